@@ -1,0 +1,49 @@
+# Tierdesk: the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TD     := $(BIN)/tierdesk
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test check lint typecheck migrate demo worker bench messages clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstall when the dependency list changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	@mkdir -p var
+	$(TD) migrate --noinput -v0
+	$(TD) compilemessages --ignore=.venv -v0
+	$(TD) demo --once
+	$(TD) collectstatic --noinput -v0
+	@echo "Tierdesk on http://$(HOST):$(PORT)/  (Ctrl-C stops the web server and the worker)"
+	@$(TD) worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/gunicorn tierdesk.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 2 \
+	    --access-logfile - --error-logfile -
+
+check: $(VENV)/.installed
+	$(BIN)/ruff check tierdesk tests bench
+	$(BIN)/lint-imports
+	$(BIN)/mypy tierdesk
+
+test: $(VENV)/.installed check
+	@mkdir -p var
+	$(TD) compilemessages --ignore=.venv -v0
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/sla_engine.py
+
+messages: $(VENV)/.installed
+	cd tierdesk && ../$(TD) makemessages -l es --no-obsolete
+
+clean:
+	rm -rf var

@@ -1,0 +1,123 @@
+"""What every action shares: recording an event and refreshing the caches it feeds."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import Callable
+from contextvars import ContextVar
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F, Sum
+
+from tierdesk.accounts.models import User
+from tierdesk.lib import clock
+from tierdesk.sla import adapter as sla_adapter
+from tierdesk.tickets.attachments import CheckedFile
+from tierdesk.tickets.errors import Forbidden
+from tierdesk.tickets.models import Attachment, EventCode, Ticket, TicketCounter, TicketEvent
+from tierdesk.tickets.permissions import can_view, is_agent
+
+_stored_files: ContextVar[list[str] | None] = ContextVar("stored_files", default=None)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def action(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run an action in one transaction; on failure, nothing stays: rows nor files.
+
+    Storage is not transactional, so files saved during the action are listed
+    and deleted when the outermost action raises.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        outermost = _stored_files.get() is None
+        token = _stored_files.set([]) if outermost else None
+        try:
+            with transaction.atomic():
+                return fn(*args, **kwargs)
+        except BaseException:
+            if outermost:
+                for name in _stored_files.get() or []:
+                    default_storage.delete(name)
+            raise
+        finally:
+            if token is not None:
+                _stored_files.reset(token)
+
+    return wrapper
+
+
+def actor_kind(user: User | None) -> str:
+    if user is None:
+        return "system"
+    return "agent" if is_agent(user) else "contact"
+
+
+def require_view(user: User | None, ticket: Ticket) -> None:
+    if user is not None and not can_view(user, ticket):
+        raise Forbidden()
+
+
+def require_agent(user: User | None) -> None:
+    """System actions (user None) are allowed; people must be agents."""
+    if user is not None and not is_agent(user):
+        raise Forbidden()
+
+
+def next_number() -> int:
+    """A new case number: a conditional UPDATE serialises concurrent creators."""
+    TicketCounter.objects.get_or_create(pk=1)
+    TicketCounter.objects.filter(pk=1).update(last=F("last") + 1)
+    return TicketCounter.objects.values_list("last", flat=True).get(pk=1)
+
+
+def record(ticket: Ticket, code: EventCode | str, *, actor: User | None, at: datetime,
+           is_public: bool = True, body: str = "", change: tuple[Any, Any] | None = None,
+           **payload: Any) -> TicketEvent:
+    """Append one event. `change` is the (from, to) of what moved, kept as two keys."""
+    payload.setdefault("by", actor_kind(actor))
+    if change is not None:
+        payload["from"], payload["to"] = change
+    return TicketEvent.objects.create(ticket=ticket, code=code, actor=actor, at=at,
+                                      is_public=is_public, body=body, payload=payload)
+
+
+def store_attachments(ticket: Ticket, event: TicketEvent, files: list[CheckedFile], *,
+                      actor: User | None, at: datetime, is_public: bool) -> list[Attachment]:
+    """Save files to storage and record them; `action` removes them if the action fails."""
+    stored = []
+    for f in files:
+        att = Attachment(ticket=ticket, event=event, token=secrets.token_hex(16),
+                         filename=f.filename, content_type=f.content_type, size=f.size,
+                         is_public=is_public, uploaded_by=actor, created_at=at)
+        att.file.save(f.filename, f.upload, save=False)
+        pending = _stored_files.get()
+        if pending is not None and att.file.name:
+            pending.append(att.file.name)
+        att.save()
+        stored.append(att)
+    if stored:
+        record(ticket, EventCode.ATTACHMENT_ADDED, actor=actor, at=at, is_public=is_public,
+               files=[{"name": a.filename, "token": a.token, "size": a.size} for a in stored])
+    return stored
+
+
+def attachments_bytes(ticket: Ticket) -> int:
+    return ticket.attachments.aggregate(total=Sum("size"))["total"] or 0
+
+
+def touch(ticket: Ticket, at: datetime, *, fields: list[str]) -> None:
+    """Save the cached columns and recompute the SLA rows, in the action's transaction."""
+    ticket.updated_at = at
+    ticket.save(update_fields=[*fields, "updated_at"])
+    sla_adapter.refresh_ticket(ticket, now=at)
+
+
+def now() -> datetime:
+    return clock.now()

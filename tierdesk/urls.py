@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from tierdesk.tickets import views as ticket_views
+
+urlpatterns = [
+    path("", ticket_views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("portal/", include("tierdesk.portal.urls")),
+    path("console/", include("tierdesk.console.urls")),
+    path("files/<str:token>/", ticket_views.attachment, name="attachment"),
+    path("admin/", admin.site.urls),
+]

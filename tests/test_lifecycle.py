@@ -264,3 +264,18 @@ def test_internal_attachments_stay_internal(open_ticket, people):
     att = t.attachments.get()
     assert not att.is_public
     assert not t.events.get(code=EventCode.ATTACHMENT_ADDED).is_public
+
+
+def test_subscribers_hear_each_action_once_inside_its_transaction(open_ticket, people):
+    from tierdesk.tickets import hooks
+
+    heard = []
+    hooks.subscribe("test", lambda h: heard.append((h.ticket.pk, sorted(h.codes()))))
+    try:
+        t = open_ticket()
+        actions.add_reply(actor=people.tess.user, ticket=t, body="hi")
+        with pytest.raises(ActionError):
+            actions.resolve(actor=people.tess.user, ticket=t, code="fixed", note="")
+    finally:
+        hooks.unsubscribe("test")
+    assert heard == [(t.pk, ["created"]), (t.pk, ["public_reply", "status_changed"])]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sla_naive import NaiveCalendar
-from sla_strategies import calendar_and_instant, opens_at_all, sub_minute
+from sla_strategies import ZONES, calendar_and_instant, opens_at_all, sub_minute, transitions
 
 from tierdesk.sla.engine import Calendar
 
@@ -108,6 +108,7 @@ def test_add_and_elapsed_are_inverse_and_add_is_minimal(
     assert (result.replace(tzinfo=None), result.fold) == (again.replace(tzinfo=None), again.fold)
 
 
+WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WEEKDAYS_9_17 = {"timezone": "Europe/Madrid", "hours": {"mon": ["09:00-17:00"]}}
 
 
@@ -164,3 +165,19 @@ def test_microseconds_survive_the_arithmetic() -> None:
     delta = timedelta(hours=3, microseconds=999_999)
     assert calendar.add(start, delta) == datetime(2026, 11, 23, 13, 0, 1, 123_456, tzinfo=calendar.zone)
     assert calendar.add(start, timedelta(0)) == start
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_every_instant_around_each_dst_change_converts_back_exactly(zone: str) -> None:
+    # Whole minutes around every offset change of three years, on a calendar
+    # that never closes: add() must give the very instant, and astimezone's
+    # wall clock and fold for it (the repeated hour is where that goes wrong).
+    calendar = Calendar.from_dict({"timezone": zone, "hours": {day: ["00:00-24:00"] for day in WEEK}})
+    for change in transitions(zone):
+        start = change - timedelta(hours=3)
+        for minutes in range(0, 6 * 60, 7):
+            result = calendar.add(start, timedelta(minutes=minutes))
+            expected = (start + timedelta(minutes=minutes)).astimezone(calendar.zone)
+            assert (result, result.replace(tzinfo=None), result.fold) == (
+                expected, expected.replace(tzinfo=None), expected.fold
+            )

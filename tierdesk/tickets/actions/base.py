@@ -16,12 +16,14 @@ from django.db.models import F, Sum
 from tierdesk.accounts.models import User
 from tierdesk.lib import clock
 from tierdesk.sla import adapter as sla_adapter
+from tierdesk.tickets import hooks
 from tierdesk.tickets.attachments import CheckedFile
 from tierdesk.tickets.errors import Forbidden
 from tierdesk.tickets.models import Attachment, EventCode, Ticket, TicketCounter, TicketEvent
 from tierdesk.tickets.permissions import can_view, is_agent
 
 _stored_files: ContextVar[list[str] | None] = ContextVar("stored_files", default=None)
+_appended: ContextVar[list[TicketEvent] | None] = ContextVar("appended", default=None)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,24 +33,29 @@ def action(fn: Callable[P, R]) -> Callable[P, R]:
     """Run an action in one transaction; on failure, nothing stays: rows nor files.
 
     Storage is not transactional, so files saved during the action are listed
-    and deleted when the outermost action raises.
+    and deleted when the outermost action raises. The events the action appended
+    are handed to the subscribers of `tickets.hooks` before the commit.
     """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         outermost = _stored_files.get() is None
-        token = _stored_files.set([]) if outermost else None
+        tokens = (_stored_files.set([]), _appended.set([])) if outermost else None
         try:
             with transaction.atomic():
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
+                if outermost:
+                    hooks.dispatch(_appended.get() or [])
+                return result
         except BaseException:
             if outermost:
                 for name in _stored_files.get() or []:
                     default_storage.delete(name)
             raise
         finally:
-            if token is not None:
-                _stored_files.reset(token)
+            if tokens is not None:
+                _stored_files.reset(tokens[0])
+                _appended.reset(tokens[1])
 
     return wrapper
 
@@ -84,8 +91,12 @@ def record(ticket: Ticket, code: EventCode | str, *, actor: User | None, at: dat
     payload.setdefault("by", actor_kind(actor))
     if change is not None:
         payload["from"], payload["to"] = change
-    return TicketEvent.objects.create(ticket=ticket, code=code, actor=actor, at=at,
-                                      is_public=is_public, body=body, payload=payload)
+    event = TicketEvent.objects.create(ticket=ticket, code=code, actor=actor, at=at,
+                                       is_public=is_public, body=body, payload=payload)
+    appended = _appended.get()
+    if appended is not None:
+        appended.append(event)
+    return event
 
 
 def store_attachments(ticket: Ticket, event: TicketEvent, files: list[CheckedFile], *,

@@ -128,3 +128,21 @@ def _media(settings, tmp_path):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_immediately():
+    """Tasks run in the caller (Huey's immediate mode, in memory); integration tests
+    that start real consumers switch this off for themselves."""
+    from huey.contrib.djhuey import HUEY
+
+    HUEY.immediate = True
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_policy_cache():
+    """Row ids are reused between tests; compiled policies must not leak across them."""
+    from tierdesk.sla import adapter
+
+    adapter._cache.clear()

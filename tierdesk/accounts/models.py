@@ -129,6 +129,18 @@ class Organisation(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """A contract may only tighten the published plan (seed 004)."""
+        from django.core.exceptions import ValidationError
+
+        from tierdesk.sla.policyfile import PolicyFileError, tighten
+
+        if self.contract_targets and self.plan_id:
+            try:
+                tighten(self.plan.targets, self.contract_targets)
+            except (PolicyFileError, ValueError) as exc:
+                raise ValidationError({"contract_targets": str(exc)}) from exc
+
 
 class OrganisationDomain(models.Model):
     """An email domain whose senders belong to an organisation."""

@@ -5,6 +5,7 @@ business policy (plans, calendars, targets, rules) lives in the database and in
 policy files, never here.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -37,6 +38,8 @@ INSTALLED_APPS = [
     "tierdesk.sla",
     "tierdesk.tickets",
     "tierdesk.automation",
+    "tierdesk.notifications",
+    "tierdesk.mail",
     "tierdesk.portal",
     "tierdesk.console",
 ]
@@ -90,7 +93,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # A file (so tests can start real worker processes on it), one per test run, so
+    # that runs side by side never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
+else:
+    # Likewise one test database per run, so that runs side by side never share it.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Auth ---------------------------------------------------------------------
@@ -139,6 +147,14 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="support@tierdesk.localhost")
+# Inbound mail (docs/EMAIL.md): IMAP mailboxes the worker polls, e.g.
+# imap://support%40desk.example:secret@mail.example:143/INBOX?starttls=1&after=move
+MAIL_IMAP_URLS = env.list("MAIL_IMAP_URLS", default=[])
+MAIL_MAX_BYTES = env.int("MAIL_MAX_BYTES", default=25 * 1024 * 1024)  # larger: held, not parsed
+MAIL_NEW_TICKETS_PER_SENDER_HOUR = env.int("MAIL_NEW_TICKETS_PER_SENDER_HOUR", default=20)
+MAIL_MESSAGES_PER_SENDER_HOUR = env.int("MAIL_MESSAGES_PER_SENDER_HOUR", default=60)
+MAIL_OWN_ADDRESSES = env.list("MAIL_OWN_ADDRESSES", default=[])  # mail from these is ignored
+MAIL_MESSAGE_ID_DOMAIN = env.str("MAIL_MESSAGE_ID_DOMAIN", default="")  # default: DEFAULT_FROM_EMAIL's
 
 # --- Task queue -----------------------------------------------------------------
 # SQLite queue in a file of its own by default; Redis when REDIS_URL is set.

@@ -147,3 +147,10 @@ def test_rebuild_jobs_are_claimed_once(db):
     run_job(job.pk)  # a second worker finds it taken and does nothing
     job.refresh_from_db()
     assert job.state == "done"
+
+
+def test_rebuild_command_recomputes_rows(open_ticket, people):
+    t = open_ticket()
+    TicketSLA.objects.filter(ticket=t).update(state="met", due_at=None)
+    assert "rebuilt the SLA rows of 1 tickets" in run("rebuild")
+    assert TicketSLA.objects.get(ticket=t, target="resolution").state in {"running", "breached"}

@@ -2,6 +2,15 @@
 
 `refresh_ticket` runs inside every ticket action's transaction, so the SLA rows
 and `Ticket.next_due_at` always agree with the timeline that produced them.
+
+`Ticket.next_due_at` is the earliest deadline the SLA sweep still has to act on:
+the due instant of each running target, and the breach instant of a target that
+has breached but whose breach the sweep has not yet announced (an `sla_breached`
+event in the current cycle, i.e. since the last reopen). So a ticket whose
+breach was announced stops being due, and one that breached while nobody swept
+stays due until the sweep has announced it. Warning instants (`TicketSLA.warn_at`,
+at `SLA_WARNING_SHARE` of a target) are scheduled by tierdesk.automation in its
+own indexed column, so that `next_due_at` keeps meaning "the next deadline".
 """
 
 from __future__ import annotations
@@ -12,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+
 from tierdesk.sla.engine import Calendar, Policy, TargetState, evaluate, explain, instant_at
 from tierdesk.sla.models import BusinessCalendar, Plan, TicketSLA
 from tierdesk.sla.policyfile import tighten
@@ -19,7 +30,7 @@ from tierdesk.sla.policyfile import tighten
 if TYPE_CHECKING:
     from tierdesk.tickets.models import Ticket
 
-WARNING_SHARE = 0.75
+WARNING_SHARE = 0.75  # the default; settings.SLA_WARNING_SHARE overrides it
 
 # Timeline codes -> the engine's event types. Statuses ride on the "to" of the payload.
 _STATUS_CODES = frozenset({"status_changed", "resolved", "reopened", "closed"})
@@ -85,32 +96,69 @@ def engine_events(rows: Iterable[tuple[str, datetime, dict]]) -> list[dict]:
     return events
 
 
+def announced_breaches(rows: Iterable[tuple[str, datetime, dict]]) -> frozenset[str]:
+    """Targets whose breach the sweep announced in the current cycle (since the last reopen)."""
+    announced: set[str] = set()
+    for code, _at, payload in rows:
+        if code == "reopened":
+            announced.clear()
+        elif code == "sla_breached":
+            announced.add(payload.get("target", ""))
+    return frozenset(announced)
+
+
+def ticket_timeline(ticket: Ticket) -> list[tuple[str, datetime, dict]]:
+    return list(ticket.events.order_by("at", "id").values_list("code", "at", "payload"))
+
+
 def ticket_events(ticket: Ticket) -> list[dict]:
-    rows = ticket.events.order_by("at", "id").values_list("code", "at", "payload")
-    return engine_events(rows)
+    return engine_events(ticket_timeline(ticket))
 
 
-def compute_rows(ticket_id: int, compiled: CompiledPolicy, events: list[dict],
-                 now: datetime) -> tuple[list[TicketSLA], datetime | None]:
-    """The SLA rows of one ticket and its next deadline: pure but for the model class."""
+def warning_share() -> float:
+    return float(getattr(settings, "SLA_WARNING_SHARE", WARNING_SHARE))
+
+
+ROW_COLUMNS = ("ticket_id", "target", "state", "elapsed_seconds", "target_seconds", "due_at",
+               "warn_at", "met_at", "breached_at", "plan_version", "calendar_version",
+               "computed_at")
+
+
+def compute_row_values(ticket_id: int, compiled: CompiledPolicy, events: list[dict],
+                       now: datetime, *, announced: frozenset[str] = frozenset(),
+                       ) -> tuple[list[tuple], datetime | None]:
+    """The SLA rows of one ticket, as tuples in ROW_COLUMNS order, and its next deadline.
+
+    The deadline is the earliest due instant of a running target, or the breach
+    instant of a target breached and not yet `announced` (see the module's doc).
+    Tuples, not model instances: a full rebuild makes millions of them.
+    """
     now = max(now, events[-1]["at"]) if events else now
     states = evaluate(compiled.policy, events, now)
     rows = []
     next_due: datetime | None = None
     for name, st in states.items():
         warn_at = None
+        pending: datetime | None = None
         if st.state == "running" and st.due is not None:
             warn_at = _warning_instant(compiled.policy, st, now)
-            next_due = st.due if next_due is None else min(next_due, st.due)
-        rows.append(TicketSLA(
-            ticket_id=ticket_id, target=name, state=st.state,
-            elapsed_seconds=int(st.elapsed.total_seconds()),
-            target_seconds=int(st.target.total_seconds()),
-            due_at=st.due, warn_at=warn_at, met_at=st.met_at, breached_at=st.breached_at,
-            plan_version=compiled.plan_version, calendar_version=compiled.calendar_version,
-            computed_at=now,
-        ))
+            pending = st.due
+        elif st.state == "breached" and st.met_at is None and name not in announced:
+            pending = st.breached_at or now
+        if pending is not None:
+            next_due = pending if next_due is None else min(next_due, pending)
+        rows.append((ticket_id, name, st.state, int(st.elapsed.total_seconds()),
+                     int(st.target.total_seconds()), st.due, warn_at, st.met_at,
+                     st.breached_at, compiled.plan_version, compiled.calendar_version, now))
     return rows, next_due
+
+
+def compute_rows(ticket_id: int, compiled: CompiledPolicy, events: list[dict],
+                 now: datetime, *, announced: frozenset[str] = frozenset(),
+                 ) -> tuple[list[TicketSLA], datetime | None]:
+    """`compute_row_values` as model instances, for the one-ticket path."""
+    values, next_due = compute_row_values(ticket_id, compiled, events, now, announced=announced)
+    return [TicketSLA(**dict(zip(ROW_COLUMNS, v, strict=True))) for v in values], next_due
 
 
 _ROW_FIELDS = ["state", "elapsed_seconds", "target_seconds", "due_at", "warn_at", "met_at",
@@ -127,7 +175,9 @@ def save_rows(rows: list[TicketSLA]) -> None:
 def refresh_ticket(ticket: Ticket, *, now: datetime) -> None:
     """Recompute the ticket's SLA rows and `next_due_at` from its timeline."""
     compiled = policy_for(ticket)
-    rows, next_due = compute_rows(ticket.pk, compiled, ticket_events(ticket), now)
+    timeline = ticket_timeline(ticket)
+    rows, next_due = compute_rows(ticket.pk, compiled, engine_events(timeline), now,
+                                  announced=announced_breaches(timeline))
     TicketSLA.objects.filter(ticket=ticket).exclude(
         target__in=[r.target for r in rows]).delete()
     save_rows(rows)
@@ -137,8 +187,8 @@ def refresh_ticket(ticket: Ticket, *, now: datetime) -> None:
 
 
 def _warning_instant(policy: Policy, state: TargetState, now: datetime) -> datetime:
-    """When elapsed reaches WARNING_SHARE of the target; `now` if that is already past."""
-    return instant_at(policy, state, now, WARNING_SHARE) or now
+    """When elapsed reaches the warning share of the target; `now` if that is already past."""
+    return instant_at(policy, state, now, warning_share()) or now
 
 
 def explain_ticket(ticket: Ticket, *, now: datetime):

@@ -20,6 +20,11 @@ class Command(BaseCommand):
         load.add_argument("file", help=f"a path, or a preset: {', '.join(preset_codes())}")
         explain = sub.add_parser("explain", help="Print a ticket's SLA clock as a table.")
         explain.add_argument("reference")
+        rebuild = sub.add_parser("rebuild", help="Recompute the SLA rows of open tickets now.")
+        rebuild.add_argument("--all", action="store_true",
+                             help="Every ticket, resolved and closed ones too.")
+        rebuild.add_argument("--processes", type=int, default=1,
+                             help="Processes to share the work (one per core).")
 
     def handle(self, *args, verb: str, **options):
         return getattr(self, f"do_{verb}")(options)
@@ -53,6 +58,18 @@ class Command(BaseCommand):
             self.stdout.write(f"  rebuilding the SLA rows of open tickets in the background "
                               f"(job {job.pk})")
         self.stdout.write(self.style.SUCCESS("installed"))
+
+    def do_rebuild(self, options) -> None:
+        import time
+
+        from tierdesk.sla.rebuild import open_tickets, rebuild_parallel
+        from tierdesk.tickets.models import Ticket
+
+        qs = Ticket.objects.all() if options["all"] else open_tickets()
+        started = time.perf_counter()
+        count = rebuild_parallel(qs, now=clock.now(), processes=options["processes"])
+        self.stdout.write(self.style.SUCCESS(
+            f"rebuilt the SLA rows of {count} tickets in {time.perf_counter() - started:.1f} s"))
 
     def do_explain(self, options) -> None:
         from tierdesk.tickets.access import parse_reference

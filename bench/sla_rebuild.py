@@ -1,0 +1,85 @@
+"""Benchmark: rebuild the SLA rows of N open tickets (issue target: 1,000,000 in ≤ 3 min on
+PostgreSQL, 2 cores).
+
+    .venv/bin/python bench/sla_rebuild.py --db postgres://tierdesk:tierdesk@127.0.0.1:5432/tierdesk \
+        --tickets 1000000 --processes 2
+
+It creates (and drops at the end unless --keep) a database `<name>_bench_rebuild` beside the
+one named, migrates it, writes the tickets with bench/bulk.py, then times the rebuild with
+1 process and with --processes processes, side by side in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", default=os.environ.get("TIERDESK_TEST_PG_URL",
+                                                       "postgres://tierdesk:tierdesk@127.0.0.1:5432/tierdesk"))
+    parser.add_argument("--tickets", type=int, default=1_000_000)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--keep", action="store_true", help="Keep the bench database.")
+    parser.add_argument("--reuse", action="store_true", help="Reuse a kept database as it is.")
+    args = parser.parse_args()
+
+    parts = urlsplit(args.db)
+    bench_name = parts.path.lstrip("/") + "_bench_rebuild"
+    admin_url = args.db
+    bench_url = urlunsplit(parts._replace(path="/" + bench_name))
+    import psycopg
+
+    if not args.reuse:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
+            conn.execute(f'CREATE DATABASE "{bench_name}"')
+    os.environ["DATABASE_URL"] = bench_url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tierdesk.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    from bench.bulk import bulk_tickets, make_desk
+    from tierdesk.lib import clock
+    from tierdesk.sla.models import TicketSLA
+    from tierdesk.sla.rebuild import open_tickets, rebuild_parallel
+
+    if not args.reuse:
+        call_command("migrate", verbosity=0)
+        print(f"writing {args.tickets:,} tickets …", flush=True)
+        t0 = time.perf_counter()
+        bulk_tickets(make_desk(), args.tickets, open_share=1.0)
+        with connection.cursor() as cur:
+            cur.execute("VACUUM ANALYZE")
+        print(f"written in {time.perf_counter() - t0:.0f} s", flush=True)
+
+    count = open_tickets().count()
+    print(f"open tickets: {count:,}")
+    results = []
+    for processes in sorted({1, args.processes}):
+        TicketSLA.objects.all().delete()
+        t0 = time.perf_counter()
+        done = rebuild_parallel(open_tickets(), now=clock.now(), processes=processes)
+        elapsed = time.perf_counter() - t0
+        rows = TicketSLA.objects.count()
+        results.append((processes, done, rows, elapsed))
+        print(f"processes={processes}: rebuilt {done:,} tickets ({rows:,} SLA rows) in "
+              f"{elapsed:.1f} s — {done / elapsed:,.0f} tickets/s", flush=True)
+    connection.close()
+    if not args.keep:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{bench_name}"')
+
+
+if __name__ == "__main__":
+    main()

@@ -9,24 +9,12 @@ tess   - agent, tier 1; tom - agent, tier 2; lea - team lead; max - support mana
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 
 import pytest
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-PASSWORD = "correct-horse-battery-9"
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
-
-CAL_247 = {"timezone": "UTC", "hours": {d: ["00:00-24:00"] for d in
-                                         ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}
-CAL_OFFICE = {"timezone": "Europe/Madrid",
-              "hours": {d: ["09:00-18:00"] for d in ("mon", "tue", "wed", "thu", "fri")}}
-TARGETS = {
-    "first_response": {"critical": 60, "high": 120, "medium": 480, "low": 1440, "request": 2880},
-    "resolution_plan": {"critical": 120, "high": 480, "medium": 1440},
-    "resolution": {"critical": 480, "high": 1440, "medium": 4320, "low": 7200, "request": 7200},
-}
+from support import CAL_247, CAL_OFFICE, PASSWORD, T0, TARGETS, snapshot  # noqa: F401
 
 
 @pytest.fixture
@@ -108,19 +96,6 @@ def open_ticket(people):
             description="Since this morning the VPN disconnects every hour.", **kw))
 
     return make
-
-
-def snapshot():
-    """Every row that an action could write, to prove a refusal left nothing behind."""
-    from tierdesk.sla.models import TicketSLA
-    from tierdesk.tickets.models import Attachment, Ticket, TicketEvent
-
-    return (
-        list(Ticket.objects.order_by("pk").values()),
-        list(TicketEvent.objects.order_by("pk").values()),
-        list(TicketSLA.objects.order_by("pk").values()),
-        list(Attachment.objects.order_by("pk").values()),
-    )
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from conftest import T0, snapshot
+from support import T0, snapshot
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tierdesk.tickets import actions

@@ -1,7 +1,7 @@
 """List pages issue a fixed number of queries, however many rows they show."""
 
 import pytest
-from conftest import PASSWORD
+from support import PASSWORD
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext

@@ -1,7 +1,7 @@
 """Every page with the three personas: the owner, a colleague, an outsider (and agents)."""
 
 import pytest
-from conftest import PASSWORD, snapshot
+from support import PASSWORD, snapshot
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse

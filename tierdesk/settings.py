@@ -38,8 +38,6 @@ INSTALLED_APPS = [
     "tierdesk.sla",
     "tierdesk.tickets",
     "tierdesk.automation",
-    "tierdesk.notifications",
-    "tierdesk.mail",
     "tierdesk.portal",
     "tierdesk.console",
 ]

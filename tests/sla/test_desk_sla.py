@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import T0
+from support import T0
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 

@@ -83,6 +83,8 @@ class NaiveCalendar:
 
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """Open time in [start, end), minute by minute (partial minutes at the ends)."""
+        # All in UTC: arithmetic on a zone's datetimes is wall-clock arithmetic.
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
         total = timedelta(0)
         minute = _floor_minute(start)
         while minute < end:
@@ -95,6 +97,7 @@ class NaiveCalendar:
         """The earliest t >= start with elapsed(start, t) == delta, minute by minute."""
         if delta == timedelta(0):
             return start
+        start = start.astimezone(UTC)
         left = delta
         minute = _floor_minute(start)
         for _ in range(max_minutes):

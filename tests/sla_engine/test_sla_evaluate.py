@@ -85,7 +85,10 @@ def test_pauses_by_reason_and_a_breach_that_waits_for_the_clock() -> None:
     resolution      | paused   | 2:00    | -   | -                    | -
     """)
     totals = explain(POLICY, events, now).targets["resolution"]
-    assert totals.paused == {"waiting_customer": timedelta(hours=1), "waiting_third_party": timedelta(hours=2)}
+    assert totals.paused == {
+        "waiting_customer": timedelta(hours=1),
+        "waiting_third_party": timedelta(hours=2),
+    }
 
 
 def test_a_reopened_ticket_keeps_its_elapsed_time() -> None:
@@ -301,30 +304,39 @@ def test_explain_lays_out_the_clock() -> None:
     """)
     now = local("Tue 2026-11-24 11:30", ZONE)
     explanation = explain(POLICY, events, now)
-    rows = [
+    # res: what resolution counted; fr: the first response's own kind.
+    expected = table("""
+    start                | end                  | kind          | status           | business | res  | fr
+    Mon 2026-11-23 16:00 | Mon 2026-11-23 16:30 | counted       | new              | 0:30     | 0:30 | counted
+    Mon 2026-11-23 16:30 | Mon 2026-11-23 17:00 | counted       | new              | 0:30     | 0:30 | stopped
+    Mon 2026-11-23 17:00 | Tue 2026-11-24 09:00 | outside_hours | new              | 0:00     | 0:00 | stopped
+    Tue 2026-11-24 09:00 | Tue 2026-11-24 10:00 | counted       | new              | 1:00     | 1:00 | stopped
+    Tue 2026-11-24 10:00 | Tue 2026-11-24 11:00 | paused        | waiting_customer | 1:00     | 0:00 | stopped
+    Tue 2026-11-24 11:00 | Tue 2026-11-24 11:30 | counted       | in_progress      | 0:30     | 0:30 | stopped
+    """)
+    assert [
         (s.start, s.end, s.kind, s.status, s.business, s.counted("resolution"), s.targets["first_response"])
         for s in explanation.stretches
-    ]
-    at = lambda text: local(text, ZONE)  # noqa: E731
-    hours = lambda h: timedelta(hours=h)  # noqa: E731
-    assert rows == [
-        (at("Mon 2026-11-23 16:00"), at("Mon 2026-11-23 16:30"), "counted", "new", hours(0.5), hours(0.5), "counted"),
-        (at("Mon 2026-11-23 16:30"), at("Mon 2026-11-23 17:00"), "counted", "new", hours(0.5), hours(0.5), "stopped"),
-        (at("Mon 2026-11-23 17:00"), at("Tue 2026-11-24 09:00"), "outside_hours", "new", hours(0), hours(0), "stopped"),
-        (at("Tue 2026-11-24 09:00"), at("Tue 2026-11-24 10:00"), "counted", "new", hours(1), hours(1), "stopped"),
-        (at("Tue 2026-11-24 10:00"), at("Tue 2026-11-24 11:00"), "paused", "waiting_customer", hours(1), hours(0), "stopped"),
-        (at("Tue 2026-11-24 11:00"), at("Tue 2026-11-24 11:30"), "counted", "in_progress", hours(0.5), hours(0.5), "stopped"),
+    ] == [
+        (
+            local(row["start"], ZONE), local(row["end"], ZONE), row["kind"], row["status"],
+            duration(row["business"]), duration(row["res"]), row["fr"],
+        )
+        for row in expected
     ]
     states = evaluate(POLICY, events, now)
     assert {name: totals.state for name, totals in explanation.targets.items()} == states
     text = explanation.render_text()
     assert "resolution: due = now + (target 4h 00m - elapsed 2h 30m) = now + 1h 30m in business time = " \
         "Tue 2026-11-24 13:00 Europe/Madrid" in text
-    assert "first_response: met at Mon 2026-11-23 16:30 Europe/Madrid with elapsed 0h 30m of target 1h 00m" in text
+    assert (
+        "first_response: met at Mon 2026-11-23 16:30 Europe/Madrid with elapsed 0h 30m of target 1h 00m"
+        in text
+    )
     assert "paused (waiting_customer)" in text
     header = text.splitlines()[2]
     assert header.split() == ["From", "To", "Kind", "Status", "Priority", "Business", "first_response",
                               "resolution_plan", "resolution"]
     # Aligned: every row of the stretch table is as wide as its header.
-    widths = {len(line) for line in text.splitlines()[3:3 + len(rows)]}
+    widths = {len(line) for line in text.splitlines()[3:3 + len(expected)]}
     assert max(widths) <= len(header) + 1

@@ -36,11 +36,12 @@ def cases(draw: st.DrawFn) -> dict[str, Any]:
         if draw(st.integers(0, 5)) > 0
     }
     pauses = draw(st.lists(st.sampled_from(("waiting_customer", "waiting_third_party")), unique=True))
-    events: list[dict[str, Any]] = [{"at": created, "type": "created", "priority": draw(st.sampled_from(PRIORITIES))}]
+    first = draw(st.sampled_from(PRIORITIES))
+    events: list[dict[str, Any]] = [{"at": created, "type": "created", "priority": first}]
     at = created
     for _ in range(draw(st.integers(0, 12))):
         at += timedelta(minutes=draw(st.integers(0, 360)))
-        kind = draw(st.sampled_from(("status", "status", "status", "priority", "first_response", "resolution_plan")))
+        kind = draw(st.sampled_from(("status",) * 3 + ("priority", "first_response", "resolution_plan")))
         event: dict[str, Any] = {"at": at, "type": kind}
         if kind == "status":
             event["status"] = draw(st.sampled_from(STATUSES))
@@ -173,6 +174,12 @@ def test_day_forms_are_the_naive_walk(
     spec["hours"] = {day: spec["hours"].get(day) or ["09:00-17:00"] for day in WEEK[:5]} | {
         day: hours for day, hours in spec["hours"].items() if day in WEEK[5:]
     }
-    policy = Policy.from_dict({"calendar": Calendar.from_dict(spec), "targets": {"resolution": {"p": {kind: n}}}})
-    state = evaluate(policy, [{"at": created, "type": "created", "priority": "p"}], created)["resolution"]
+    policy = Policy.from_dict(
+        {"calendar": Calendar.from_dict(spec), "targets": {"resolution": {"p": {kind: n}}}}
+    )
+    try:
+        state = evaluate(policy, [{"at": created, "type": "created", "priority": "p"}], created)["resolution"]
+    except ValueError:
+        # A season over the whole year without hours: no open day ever comes.
+        assume(False)
     assert state.target == _naive_day_target(NaiveCalendar(spec), created, kind, n)

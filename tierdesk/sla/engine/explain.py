@@ -12,6 +12,8 @@ from .policy import Policy
 from .timeline import Clock, TargetState, replay, states_of
 
 StretchKind = Literal["counted", "paused", "outside_hours", "stopped"]
+# What a target's column says for a stretch it did not count.
+_CELL = {"paused": "paused", "outside_hours": "-", "stopped": "stopped"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +76,8 @@ class Explanation:
         for stretch in self.stretches:
             kind = f"paused ({stretch.reason})" if stretch.reason else stretch.kind
             cells = [
-                _duration(stretch.business) if stretch.targets.get(name) == "counted"
-                else {"stopped": "stopped", "paused": "paused", "outside_hours": "-"}.get(
-                    stretch.targets.get(name, ""), ""
-                )
+                _duration(stretch.business) if stretch.targets[name] == "counted"
+                else _CELL[stretch.targets[name]]
                 for name in names
             ]
             rows.append([
@@ -122,22 +122,26 @@ def explain(policy: Policy, events: Sequence[Mapping[str, Any]], now: datetime) 
 
     raw: list[tuple[int, int, StretchKind, str, str, int, dict[str, StretchKind], str | None]] = []
     for a, b, status, priority, running in segments:
-        def kinds(kind: StretchKind, running: tuple[str, ...] = running) -> dict[str, StretchKind]:
-            return {name: kind if name in running else "stopped" for name in all_names}
-
+        pieces: list[tuple[int, int, StretchKind, int]] = []
         if not running:
-            raw.append((a, b, "stopped", status, priority, calendar.elapsed_us(a, b), kinds("stopped"), None))
+            pieces.append((a, b, "stopped", calendar.elapsed_us(a, b)))
         elif status in policy.pause_statuses:
-            raw.append((a, b, "paused", status, priority, calendar.elapsed_us(a, b), kinds("paused"), status))
+            pieces.append((a, b, "paused", calendar.elapsed_us(a, b)))
         else:
             cursor = a
             for x, y in calendar.intervals_us(a, b):
                 if x > cursor:
-                    raw.append((cursor, x, "outside_hours", status, priority, 0, kinds("outside_hours"), None))
-                raw.append((x, y, "counted", status, priority, y - x, kinds("counted"), None))
+                    pieces.append((cursor, x, "outside_hours", 0))
+                pieces.append((x, y, "counted", y - x))
                 cursor = y
             if cursor < b:
-                raw.append((cursor, b, "outside_hours", status, priority, 0, kinds("outside_hours"), None))
+                pieces.append((cursor, b, "outside_hours", 0))
+        for x, y, kind, business in pieces:
+            kinds: dict[str, StretchKind] = {
+                name: kind if name in running else "stopped" for name in all_names
+            }
+            reason = status if kind == "paused" else None
+            raw.append((x, y, kind, status, priority, business, kinds, reason))
 
     merged: list[list[Any]] = []
     for piece in raw:

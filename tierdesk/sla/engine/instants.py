@@ -27,13 +27,6 @@ def to_us(dt: datetime, what: str = "datetime") -> int:
         raise ValueError(f"{what} must be an aware datetime, got {dt!r}") from None
 
 
-def delta_us(delta: timedelta, what: str = "delta") -> int:
-    us = delta // MICROSECOND
-    if us < 0:
-        raise ValueError(f"{what} must not be negative, got {delta!r}")
-    return us
-
-
 def _offset_s(zone: ZoneInfo, ts: int) -> int:
     offset = datetime.fromtimestamp(ts, zone).utcoffset()
     assert offset is not None  # a ZoneInfo always has one

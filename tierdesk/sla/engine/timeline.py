@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from .instants import EPOCH, MICROSECOND, to_us
 from .policy import DONE_STATUSES, STATUSES, TARGET_NAMES, Policy
@@ -41,9 +41,9 @@ class TargetState:
 class Clock:
     """The running account of one target while the timeline is replayed (µs)."""
 
-    __slots__ = ("breached_at", "elapsed", "limit", "name", "paused", "since", "stopped_at")
+    __slots__ = ("breached_at", "elapsed", "limit", "mark", "name", "paused", "since", "stopped_at")
 
-    def __init__(self, name: str, created_us: int) -> None:
+    def __init__(self, name: str, created_us: int, created_position: int) -> None:
         self.name = name
         self.elapsed = 0
         # The current priority's target length, None when it has no such target.
@@ -57,10 +57,18 @@ class Clock:
         # Since when the clock has been counting (or paused) without a change
         # that matters to it; None while stopped. Time is added in whole runs.
         self.since: int | None = created_us
+        # The calendar's running total of open time at since.
+        self.mark = created_position
 
 
-@dataclass(frozen=True, slots=True)
-class Replay:
+# Called for every stretch [a, b) between two events (or the last one and
+# now) with the status, the priority and the clocks not stopped over it.
+Observer = Callable[[int, int, str, str, list[Clock]], None]
+
+
+class Replay(NamedTuple):
+    """The clocks at now, and the ticket's status and priority then."""
+
     clocks: list[Clock]
     status: str
     priority: str
@@ -81,7 +89,10 @@ def _parse_events(events: Iterable[Mapping[str, Any]]) -> list[tuple[int, str, s
             at, kind = event["at"], event["type"]
         except (KeyError, TypeError):
             raise ValueError(f"events[{index}]: an event needs 'at' and 'type', got {event!r}") from None
-        t = (at - EPOCH) // MICROSECOND if at.tzinfo is UTC else to_us(at, f"events[{index}].at")
+        try:  # to_us() inline: this runs for every event of every evaluation
+            t = (at - EPOCH) // MICROSECOND
+        except TypeError:
+            t = to_us(at, f"events[{index}].at")
         if t < previous:
             raise ValueError(
                 f"events[{index}]: at {at!r} is before the event before it "
@@ -127,7 +138,9 @@ def replay(
     """Replay the timeline up to ``now`` and return each target's clock.
 
     1. Check the events (time order, types, values), and now (not before
-       created, not before the last event).
+       created, not before the last event); place every event instant on the
+       calendar's running total of open time, so that the business time
+       between two of them is a subtraction.
     2. Each clock runs from created; it counts the business time of a run
        when the run ends, that is at any event that changes whether it counts
        (a pause status entered or left, resolved/closed entered or left, its
@@ -147,17 +160,17 @@ def replay(
         raise ValueError(f"now {now!r} is before the ticket was created")
     if now_us < parsed[-1][0]:
         raise ValueError(f"events after now {now!r}: the timeline cannot hold the future")
-
+    parsed.append((now_us, "now", None))
     calendar = policy.calendar
+    positions = calendar.positions_us([t for t, _, _ in parsed])
+
     pauses = policy.pause_statuses
     targets = policy.targets
-    clocks = [Clock(name, created_us) for name in TARGET_NAMES if name in targets]
+    clocks = [Clock(name, created_us, positions[0]) for name in TARGET_NAMES if name in targets]
     by_name = {clock.name: clock for clock in clocks}
     # Lengths are fixed at created (the day-based forms depend on it), per
     # priority, and only worked out for the priorities the ticket has.
     lengths: dict[tuple[str, str], int | None] = {}
-    # Clocks usually start and end their runs together: measure each once.
-    spans: dict[tuple[int, int], int] = {}
 
     def set_priority(priority: str) -> None:
         for clock in clocks:
@@ -167,22 +180,20 @@ def replay(
                 lengths[key] = None if rule is None else rule.length_us(calendar, created_us)
             clock.limit = lengths[key]
 
-    def settle(t: int, status: str) -> None:
-        """End the current run of every clock not stopped at t, under status."""
+    def settle(t: int, position: int, status: str) -> None:
+        """End, at t, the current run of every clock not stopped, under status."""
         counting = status not in pauses
         for clock in clocks:
             since = clock.since
-            if since is None or since == t:
+            if since is None:
                 continue
-            if not counting and not track_pauses:
-                clock.since = t
+            business = position - clock.mark
+            clock.since, clock.mark = t, position
+            if not business:
                 continue
-            business = spans.get((since, t))
-            if business is None:
-                business = spans[since, t] = calendar.elapsed_us(since, t)
-            clock.since = t
             if not counting:
-                clock.paused[status] = clock.paused.get(status, 0) + business
+                if track_pauses:
+                    clock.paused[status] = clock.paused.get(status, 0) + business
                 continue
             limit = clock.limit
             if limit is not None and clock.breached_at is None and clock.elapsed + business > limit:
@@ -194,7 +205,8 @@ def replay(
     assert priority is not None
     set_priority(priority)
     previous = created_us
-    for t, kind, value in parsed[1:]:
+    for index in range(1, len(parsed)):
+        t, kind, value = parsed[index]
         if observe is not None and t > previous:
             observe(previous, t, status, priority, [c for c in clocks if c.stopped_at is None])
         previous = t
@@ -204,39 +216,39 @@ def replay(
                 continue
             was_done, is_done = status in DONE_STATUSES, value in DONE_STATUSES
             if was_done != is_done or status in pauses or value in pauses:
-                settle(t, status)
+                settle(t, positions[index], status)
                 if is_done and not was_done:
                     for clock in clocks:
                         if clock.stopped_at is None:
                             clock.stopped_at, clock.since = t, None
                 elif was_done and not is_done and "resolution" in by_name:
-                    by_name["resolution"].stopped_at, by_name["resolution"].since = None, t
+                    resolution = by_name["resolution"]
+                    resolution.stopped_at, resolution.since, resolution.mark = None, t, positions[index]
             status = value
         elif kind == "priority":
             assert value is not None
-            settle(t, status)
-            for clock in clocks:
-                if clock.since is not None:
-                    clock.since = t
+            settle(t, positions[index], status)
             priority = value
             set_priority(priority)
             for clock in clocks:
                 if clock.limit is not None and clock.breached_at is None and clock.elapsed > clock.limit:
                     clock.breached_at = t
+        elif kind == "now":
+            settle(t, positions[index], status)
         else:  # first_response or resolution_plan
             stopping = by_name.get(kind)
             if stopping is not None and stopping.stopped_at is None:
-                settle(t, status)
+                settle(t, positions[index], status)
                 stopping.stopped_at, stopping.since = t, None
-    if observe is not None and now_us > previous:
-        observe(previous, now_us, status, priority, [c for c in clocks if c.stopped_at is None])
-    settle(now_us, status)
     return Replay(clocks, status, priority, created_us, now_us)
 
 
 def states_of(policy: Policy, result: Replay) -> dict[str, TargetState]:
     """The TargetState of each clock whose target the current priority has."""
     calendar = policy.calendar
+    paused = result.status in policy.pause_statuses
+    # Several targets often stop at one instant (resolving stops them all).
+    instants: dict[int, datetime] = {}
     states = {}
     for clock in result.clocks:
         limit = clock.limit
@@ -247,18 +259,20 @@ def states_of(policy: Policy, result: Replay) -> dict[str, TargetState]:
             state: State = "breached"
         elif clock.stopped_at is not None:
             state = "met"
-        elif result.status in policy.pause_statuses:
+        elif paused:
             state = "paused"
         else:
             state = "running"
             due = calendar.from_us(calendar.add_us(result.now_us, limit - clock.elapsed))
+        met_at = breached_at = None
+        if clock.stopped_at is not None:
+            met_at = instants.get(clock.stopped_at) or calendar.from_us(clock.stopped_at)
+            instants[clock.stopped_at] = met_at
+        if clock.breached_at is not None:
+            breached_at = instants.get(clock.breached_at) or calendar.from_us(clock.breached_at)
+            instants[clock.breached_at] = breached_at
         states[clock.name] = TargetState(
-            state=state,
-            elapsed=MICROSECOND * clock.elapsed,
-            due=due,
-            met_at=None if clock.stopped_at is None else calendar.from_us(clock.stopped_at),
-            target=MICROSECOND * limit,
-            breached_at=None if clock.breached_at is None else calendar.from_us(clock.breached_at),
+            state, MICROSECOND * clock.elapsed, due, met_at, MICROSECOND * limit, breached_at
         )
     return states
 

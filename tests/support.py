@@ -1,0 +1,35 @@
+"""Constants and helpers the suites import (`from support import T0, snapshot`).
+
+Kept out of conftest.py because several folders have a conftest of their own and
+`from support import ...` would pick whichever was imported first.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+PASSWORD = "correct-horse-battery-9"
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
+
+CAL_247 = {"timezone": "UTC", "hours": {d: ["00:00-24:00"] for d in
+                                         ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}}
+CAL_OFFICE = {"timezone": "Europe/Madrid",
+              "hours": {d: ["09:00-18:00"] for d in ("mon", "tue", "wed", "thu", "fri")}}
+TARGETS = {
+    "first_response": {"critical": 60, "high": 120, "medium": 480, "low": 1440, "request": 2880},
+    "resolution_plan": {"critical": 120, "high": 480, "medium": 1440},
+    "resolution": {"critical": 480, "high": 1440, "medium": 4320, "low": 7200, "request": 7200},
+}
+
+
+def snapshot():
+    """Every row that an action could write, to prove a refusal left nothing behind."""
+    from tierdesk.sla.models import TicketSLA
+    from tierdesk.tickets.models import Attachment, Ticket, TicketEvent
+
+    return (
+        list(Ticket.objects.order_by("pk").values()),
+        list(TicketEvent.objects.order_by("pk").values()),
+        list(TicketSLA.objects.order_by("pk").values()),
+        list(Attachment.objects.order_by("pk").values()),
+    )

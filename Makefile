@@ -6,7 +6,7 @@ TD     := $(BIN)/tierdesk
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test check lint typecheck migrate demo worker bench messages clean
+.PHONY: run test check bench messages compile-messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	@mkdir -p var
 	$(TD) migrate --noinput -v0
-	$(TD) compilemessages --ignore=.venv -v0
+	@$(MAKE) --no-print-directory compile-messages
 	$(TD) demo --once
 	$(TD) collectstatic --noinput -v0
 	@echo "Tierdesk on http://$(HOST):$(PORT)/  (Ctrl-C stops the web server and the worker)"
@@ -35,12 +35,17 @@ check: $(VENV)/.installed
 
 test: $(VENV)/.installed check
 	@mkdir -p var
-	$(TD) compilemessages --ignore=.venv -v0
+	@$(MAKE) --no-print-directory compile-messages
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/sla_engine.py
+
+# Translations: compiled from the .po catalogues at install time (no .mo in git).
+compile-messages:
+	@if ls tierdesk/locale/*/LC_MESSAGES/*.po >/dev/null 2>&1; then \
+	  cd tierdesk && ../$(TD) compilemessages -v0; fi
 
 messages: $(VENV)/.installed
 	cd tierdesk && ../$(TD) makemessages -l es --no-obsolete

@@ -121,3 +121,9 @@ def _fresh_policy_cache():
     from tierdesk.sla import adapter
 
     adapter._cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Personas are created in nearly every test; real hashing would dominate the suite."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -3,8 +3,8 @@
 from datetime import timedelta
 
 import pytest
-from support import T0, snapshot
 from django.core.files.uploadedfile import SimpleUploadedFile
+from support import T0, snapshot
 
 from tierdesk.tickets import actions
 from tierdesk.tickets.errors import ActionError, Forbidden

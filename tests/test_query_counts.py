@@ -1,11 +1,11 @@
 """List pages issue a fixed number of queries, however many rows they show."""
 
 import pytest
-from support import PASSWORD
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from support import PASSWORD
 
 
 def count_queries(client, url):

@@ -1,10 +1,10 @@
 """Every page with the three personas: the owner, a colleague, an outsider (and agents)."""
 
 import pytest
-from support import PASSWORD, snapshot
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from support import PASSWORD, snapshot
 
 from tierdesk.tickets import actions
 from tierdesk.tickets.models import Ticket

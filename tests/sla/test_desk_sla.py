@@ -3,9 +3,9 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from support import T0
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from support import T0
 
 from tierdesk.sla.models import BusinessCalendar, Plan, RebuildJob, TicketSLA
 from tierdesk.sla.policyfile import PRESETS_DIR

@@ -44,7 +44,7 @@ bench: $(VENV)/.installed
 
 # Translations: compiled from the .po catalogues at install time (no .mo in git).
 compile-messages:
-	@if ls tierdesk/locale/*/LC_MESSAGES/*.po >/dev/null 2>&1; then \
+	@if [ -n "$$(ls tierdesk/locale/*/LC_MESSAGES/*.po tierdesk/*/locale/*/LC_MESSAGES/*.po 2>/dev/null)" ]; then \
 	  cd tierdesk && ../$(TD) compilemessages -v0; fi
 
 messages: $(VENV)/.installed

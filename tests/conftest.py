@@ -127,3 +127,14 @@ def _fresh_policy_cache():
 def _fast_password_hashing(settings):
     """Personas are created in nearly every test; real hashing would dominate the suite."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """A test that speaks Spanish (a view, a mail in the contact's language) must not leave
+    the thread speaking it to the next test."""
+    from django.conf import settings
+    from django.utils import translation
+
+    yield
+    translation.activate(settings.LANGUAGE_CODE)

@@ -85,7 +85,7 @@ def test_contacts_are_kept_out_of_the_console(ticket, people):
     c = login(people.alice)
     assert c.get(reverse("console:queue")).status_code == 403
     assert c.post(reverse("console:act", args=[ticket.reference, "resolve"]),
-                  {"code": "fixed", "note": "x"}).status_code == 403
+                  {"resolve-code": "fixed", "resolve-note": "x"}).status_code == 403
     assert Ticket.objects.get(pk=ticket.pk).status != "resolved"
 
 
@@ -109,7 +109,7 @@ def test_submit_in_portal_then_agent_resolves_then_customer_reopens(people):
     tess.post(reverse("console:act", args=[t.reference, "take"]))
     tess.post(reverse("console:act", args=[t.reference, "reply"]), {"body": "On it."})
     tess.post(reverse("console:act", args=[t.reference, "resolve"]),
-              {"code": "fixed", "note": "Restarted the MTA."})
+              {"resolve-code": "fixed", "resolve-note": "Restarted the MTA."})
     t.refresh_from_db()
     assert t.status == "resolved" and t.assignee == people.tess
 
@@ -142,7 +142,7 @@ def test_refused_attachment_message_in_portal(people):
 def test_agent_illegal_move_shows_message_and_changes_nothing(ticket, people):
     tess = login(people.tess)
     tess.post(reverse("console:act", args=[ticket.reference, "resolve"]),
-              {"code": "fixed", "note": "done"})
+              {"resolve-code": "fixed", "resolve-note": "done"})
     response = tess.post(reverse("console:act", args=[ticket.reference, "status"]),
                          {"status": "waiting_customer"}, follow=True)
     assert "cannot go from" in response.content.decode()

@@ -38,9 +38,41 @@ INSTALLED_APPS = [
     "tierdesk.sla",
     "tierdesk.tickets",
     "tierdesk.automation",
+    "tierdesk.notifications",
+    "tierdesk.mail",
     "tierdesk.portal",
     "tierdesk.console",
+    "tierdesk.reports",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc assets, served as our own static files
+    "tierdesk.api",
 ]
+
+# --- REST API (tierdesk.api, docs/API.md) ---------------------------------------
+API_RATE_PER_MINUTE = env.int("API_RATE_PER_MINUTE", default=600)  # per token, per process
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tierdesk.api.auth.TokenAuthentication",
+                                       "rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["tierdesk.api.auth.ScopedAccess"],
+    "DEFAULT_THROTTLE_CLASSES": ["tierdesk.api.throttles.TokenRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "tierdesk.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "tierdesk.api.problems.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Tierdesk API",
+    "DESCRIPTION": "Tickets, their timeline and SLA, reference data and webhooks. "
+                   "Errors are RFC 9457 problem details. See docs/API.md.",
+    "VERSION": "1",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -123,9 +155,9 @@ USE_TZ = True
 
 # --- Static and uploaded files ------------------------------------------------
 STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "tierdesk" / "static"]  # our CSS and JS (tierdesk is not an app)
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
-STATICFILES_DIRS = [BASE_DIR / "tierdesk" / "static"]
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 STORAGES = {
@@ -176,6 +208,11 @@ else:
         "immediate": env.bool("HUEY_IMMEDIATE", default=False),
         "consumer": {"workers": env.int("WORKER_THREADS", default=2), "worker_type": "thread"},
     }
+
+# --- Automation and notifications (docs/AUTOMATION.md) ----------------------------
+SLA_WARNING_SHARE = env.float("SLA_WARNING_SHARE", default=0.75)  # warn at 75% of a target
+CUSTOMER_ESCALATION_COOLDOWN_HOURS = env.float("CUSTOMER_ESCALATION_COOLDOWN_HOURS", default=24)
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=12)  # then the message is "dead"
 
 # --- Ticket references ----------------------------------------------------------
 TICKET_PREFIX = env.str("TICKET_PREFIX", default="TD")

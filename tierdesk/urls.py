@@ -9,8 +9,12 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
+    path("account/", include("tierdesk.accounts.urls")),
     path("portal/", include("tierdesk.portal.urls")),
     path("console/", include("tierdesk.console.urls")),
+    path("reports/", include("tierdesk.reports.urls")),
+    path("survey/", include("tierdesk.reports.survey_urls")),
     path("files/<str:token>/", ticket_views.attachment, name="attachment"),
+    path("api/", include("tierdesk.api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,29 +1,33 @@
 """The engine's tests need no Django: ``pytest -p no:django tests/sla_engine`` runs them.
 
-The top-level conftest has autouse fixtures for the Django apps (settings,
-Huey, the SLA adapter's cache); these fixtures of the same names shadow them
-here, as pytest lets a nearer conftest do, so that the engine's tests run with
-or without Django. A new autouse fixture up there that needs Django needs a
-shadow here too (or ``--confcutdir=tests/sla_engine``).
+The top-level conftest's fixtures are the desk's (settings, Huey, the SLA
+adapter's cache), and some are autouse and need Django. None of them has any
+business in the pure engine's tests, so they are dropped from the tests of
+this folder; the tests then run the same with or without Django.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-
-@pytest.fixture(autouse=True)
-def _media() -> Iterator[None]:
-    yield
+HERE = Path(__file__).resolve().parent
+DESK_CONFTEST = HERE.parent / "conftest.py"
 
 
-@pytest.fixture(autouse=True)
-def _tasks_run_immediately() -> Iterator[None]:
-    yield
-
-
-@pytest.fixture(autouse=True)
-def _fresh_policy_cache() -> Iterator[None]:
-    yield
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    desk = next(
+        (
+            plugin
+            for plugin in config.pluginmanager.get_plugins()
+            if getattr(plugin, "__file__", None) and Path(plugin.__file__).resolve() == DESK_CONFTEST
+        ),
+        None,
+    )
+    if desk is None:
+        return
+    desk_fixtures = set(vars(desk))
+    for item in items:
+        if HERE in item.path.parents and isinstance(item, pytest.Function):
+            item.fixturenames[:] = [name for name in item.fixturenames if name not in desk_fixtures]

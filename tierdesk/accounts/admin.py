@@ -1,8 +1,10 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from tierdesk.accounts.models import (
+    INTAKE_QUESTIONS,
     Agent,
     Contact,
     Organisation,
@@ -30,6 +32,14 @@ class UserAdmin(BaseUserAdmin):
 @admin.register(Provider)
 class ProviderAdmin(admin.ModelAdmin):
     list_display = ["name", "support_address", "time_zone", "reopen_window_days", "autoclose_days"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "mandatory_intake":
+            # The portal's intake questions as checkboxes instead of raw JSON.
+            return forms.MultipleChoiceField(
+                label=db_field.verbose_name, choices=INTAKE_QUESTIONS, required=False,
+                widget=forms.CheckboxSelectMultiple, help_text=db_field.help_text)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
 class DomainInline(admin.TabularInline):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -89,6 +90,10 @@ class Provider(models.Model):
         help_text=_("0: as soon as they are resolved. Empty: never."))
     unknown_sender = models.CharField(max_length=10, choices=UnknownSender.choices,
                                       default=UnknownSender.HOLD)
+    mandatory_intake = models.JSONField(
+        _("mandatory intake questions"), default=list, blank=True,
+        help_text=_("Questions a customer must answer to open a ticket in the portal, "
+                    "besides the subject and the description (seeds 003 and 004)."))
 
     class Meta:
         verbose_name = _("provider")
@@ -97,6 +102,12 @@ class Provider(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        known = {name for name, _label in INTAKE_QUESTIONS}
+        if not isinstance(self.mandatory_intake, list) or not set(self.mandatory_intake) <= known:
+            raise ValidationError({"mandatory_intake": _("Choose among: %(names)s.") % {
+                "names": ", ".join(sorted(known))}})
+
     @classmethod
     def current(cls) -> Provider:
         provider = cls.objects.order_by("pk").first()
@@ -104,6 +115,26 @@ class Provider(models.Model):
             provider = cls.objects.create(name="Tierdesk", support_address="support@tierdesk.localhost",
                                           languages=["en", "es"])
         return provider
+
+
+# The questions the portal can ask when a ticket is opened, by form field name; the
+# provider picks which are mandatory (Provider.mandatory_intake).
+INTAKE_QUESTIONS = [
+    ("category", _("Category")),
+    ("impact", _("Who is affected?")),
+    ("urgency", _("How urgent is it?")),
+    ("started_at", _("When did it start?")),
+    ("users_affected", _("How many people are affected?")),
+    ("machines_affected", _("How many machines are affected?")),
+    ("location", _("Are you remote or on site?")),
+    ("troubleshooting_done", _("What have you already tried?")),
+    ("business_impact", _("How does it affect your work or your business?")),
+    ("affected_accounts", _("Affected accounts or machine names")),
+    ("environment", _("Environment (operating system, network...)")),
+    ("product_build", _("Product build installed")),
+    ("callback_phone", _("Best number to call you back")),
+    ("attachments", _("Screenshots and files")),
+]
 
 
 class Organisation(models.Model):

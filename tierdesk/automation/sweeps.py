@@ -1,18 +1,392 @@
-"""Periodic work on tickets, written as plain functions the tasks call (and tests too)."""
+"""Periodic work on tickets, written as plain functions the tasks call (and tests too).
+
+The SLA sweep runs every minute, in two stages.
+
+Stage 1, `sweep` (batches of tickets, one transaction each):
+
+1. Read the ids of the tickets that are due, through two indexes: a deadline
+   (`Ticket.next_due_at <= now`) or an alarm (`Alarm.at <= now`: a warning, a
+   time-based rule, a committed time-frame). Nothing else is read, so a sweep
+   costs in proportion to the tickets due, not to the tickets open.
+2. Lock them (`FOR NO KEY UPDATE SKIP LOCKED`: a second consumer takes other
+   tickets instead of waiting), read their timelines in one query and evaluate
+   their SLA clocks at `now`.
+3. Claim every step that has come: the warning at the warning share of a
+   target, the breach, each time-based rule that matches, a missed commitment.
+   A claim is a `Firing` row, unique per (ticket, target, kind, cycle), inserted
+   with ON CONFLICT DO NOTHING RETURNING: what is returned is ours, what is not
+   was taken by someone else.
+4. Record the steps on the timelines, store the SLA rows and move each
+   ticket's deadline and alarm to its next step, in bulk; commit. A consumer
+   killed before the commit leaves nothing, and the next sweep takes the same
+   steps; after it, they are taken and are never taken again.
+
+Stage 2, `follow_up` (one step per transaction, queued after stage 1 commits
+and retried every minute by `follow_up_pending`): claim the step's consequences
+with a conditional UPDATE of `Firing.done_at` and take them in the same
+transaction — tell the people on the ticket (outbox and in-app), apply the rules
+of that moment, escalate a missed commitment. A worker killed mid-way rolls
+back; the retry takes it again; a finished one is never repeated.
+"""
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models.fields.json import KT
 
 from tierdesk.accounts.models import Provider
+from tierdesk.automation import react, schedule
+from tierdesk.automation.models import Alarm, Firing
+from tierdesk.automation.rules import CompiledRule, matches
+from tierdesk.sla import adapter
+from tierdesk.sla.models import TicketSLA
+from tierdesk.sla.rebuild import write_next_due, write_rows
 from tierdesk.tickets import actions
+from tierdesk.tickets.actions.escalation import (
+    SweepStep,
+    record_automation_failed,
+    record_sweep_steps,
+)
 from tierdesk.tickets.lifecycle import Status
-from tierdesk.tickets.models import Ticket
+from tierdesk.tickets.models import EventCode, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
+SWEEP_BATCH = 1000
+# What the sweep reads of a timeline: what the clock needs, reopens, announcements, commitments.
+_TIMELINE_CODES = ("created", "status_changed", "resolved", "reopened", "closed",
+                   "priority_changed", "public_reply", "resolution_plan_posted",
+                   EventCode.SLA_BREACHED, EventCode.TIMEFRAME_COMMITTED)
+# Long texts of a ticket the sweep never reads (nor do the hooks of its steps, as a rule).
+_LONG_TEXT = ("description", "troubleshooting_done", "business_impact", "affected_accounts",
+              "environment", "resolution_note")
+_CODE_OF_KIND = {"warning": EventCode.SLA_WARNING, "breach": EventCode.SLA_BREACHED,
+                 "missed": EventCode.TIMEFRAME_MISSED}
+
+
+@dataclass
+class SweepReport:
+    tickets: int = 0
+    steps: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0  # steps another consumer had taken
+    claimed: list[int] = field(default_factory=list)  # Firing ids, for stage 2
+
+    def count(self, kind: str) -> None:
+        self.steps[kind] = self.steps.get(kind, 0) + 1
+
+
+@dataclass
+class _Row:
+    """An SLA row as the sweep needs it (from adapter.ROW_COLUMNS tuples)."""
+
+    target: str
+    state: str
+    due_at: datetime | None
+    warn_at: datetime | None
+    met_at: datetime | None
+    breached_at: datetime | None
+    computed_at: datetime
+
+
+@dataclass
+class _Step:
+    ticket: Ticket
+    target: str
+    kind: str
+    cycle: int
+    payload: dict[str, Any]
+
+
+def due_ticket_ids(now: datetime, *, limit: int = SWEEP_BATCH) -> list[int]:
+    """Tickets with a deadline or an alarm at or before `now` (two index range scans)."""
+    deadlines = list(Ticket.objects.filter(next_due_at__lte=now).order_by("next_due_at")
+                     .values_list("pk", flat=True)[:limit])
+    alarms = list(Alarm.objects.filter(at__lte=now).order_by("at")
+                  .values_list("ticket_id", flat=True)[:limit])
+    return sorted(set(deadlines + alarms))
+
+
+def sweep(*, now: datetime, batch: int = SWEEP_BATCH, follow: bool = True) -> SweepReport:
+    """Stage 1 over every due ticket, batch by batch; stage 2 is queued after each commit
+    unless `follow` is false (then call `follow_up` with `report.claimed`)."""
+    report = SweepReport()
+    seen: set[int] = set()
+    while True:
+        ids = [pk for pk in due_ticket_ids(now, limit=batch) if pk not in seen]
+        if not ids:
+            break
+        seen.update(ids)
+        claimed = sweep_batch(ids, now=now, report=report)
+        if follow and claimed:
+            transaction.on_commit(functools.partial(_queue_follow_up, claimed))
+    report.tickets = len(seen)
+    if report.steps:
+        log.info("sweep: %d tickets due, steps %s, %d taken by another worker", report.tickets,
+                 report.steps, report.skipped)
+    return report
+
+
+def _queue_follow_up(ids: list[int]) -> None:
+    from tierdesk.automation.tasks import follow_up_steps
+
+    try:
+        follow_up_steps(ids)
+    except Exception:  # the queue is down: follow_up_pending will take them
+        log.exception("could not queue the follow-up of %d steps", len(ids))
+
+
+def _timelines(ids: list[int]) -> dict[int, list[tuple[int, str, datetime, dict]]]:
+    timelines: dict[int, list[tuple[int, str, datetime, dict]]] = defaultdict(list)
+    rows = (TicketEvent.objects.filter(ticket_id__in=ids, code__in=_TIMELINE_CODES)
+            .order_by("ticket_id", "at", "id")
+            .values_list("ticket_id", "pk", "code", "at", KT("payload__to"),
+                         KT("payload__priority"), KT("payload__by"), KT("payload__target"),
+                         KT("payload__due_at")))
+    for tid, pk, code, at, to, priority, by, target, due in rows:
+        timelines[tid].append((pk, code, at, {"to": to, "priority": priority, "by": by,
+                                              "target": target, "due_at": due}))
+    return timelines
+
+
+@transaction.atomic
+def sweep_batch(ids: list[int], *, now: datetime, report: SweepReport) -> list[int]:
+    """Stage 1 for some tickets, in one transaction. Returns the Firing ids it claimed."""
+    # What the clock and the rules' filters read; a category's parents load lazily, and
+    # only for rules that filter on a category.
+    qs = Ticket.objects.select_related("priority", "category", "organisation__plan").defer(
+        *_LONG_TEXT)
+    if connection.features.has_select_for_update_skip_locked:
+        qs = qs.select_for_update(skip_locked=True, no_key=True, of=("self",))
+    tickets = {t.pk: t for t in qs.filter(pk__in=ids).order_by("pk")}
+    timelines = _timelines(list(tickets))
+    fired: dict[int, set[tuple[str, str, int]]] = defaultdict(set)
+    for tid, target, kind, cycle in Firing.objects.filter(ticket_id__in=list(tickets)) \
+            .values_list("ticket_id", "target", "kind", "cycle"):
+        fired[tid].add((target, kind, cycle))
+    timed = [r for r in schedule.active_rules() if r.is_timed]
+
+    all_rows: list[tuple] = []
+    sla: dict[int, list[_Row]] = {}
+    context: dict[int, tuple[frozenset[str], datetime, tuple[int, datetime | None] | None]] = {}
+    steps: list[_Step] = []
+    for pk, ticket in tickets.items():
+        timeline = timelines.get(pk, [])
+        plain = [(code, at, payload) for _id, code, at, payload in timeline]
+        org = ticket.organisation
+        compiled = adapter.compile_policy(org.plan, org.contract_targets)
+        announced = adapter.announced_breaches(plain)
+        values, _due = adapter.compute_row_values(pk, compiled, adapter.engine_events(plain), now,
+                                                  announced=announced)
+        all_rows += values
+        rows = sla[pk] = [_Row(v[1], v[2], v[5], v[6], v[7], v[8], v[11]) for v in values]
+        start = ticket.created_at
+        commitment: tuple[int, datetime | None] | None = None
+        for event_id, code, at, payload in timeline:
+            if code == "reopened":
+                start, commitment = at, None
+            elif code == EventCode.TIMEFRAME_COMMITTED:
+                commitment = (event_id, schedule.parse_instant(payload.get("due_at")))
+        context[pk] = (announced, start, commitment)
+        steps += _steps_due(ticket, rows, fired[pk], timed, start, commitment, now)
+
+    write_rows(all_rows)
+    claimed = _claim(steps, now)
+    report.skipped += len(steps) - len(claimed)
+    mine = [s for s in steps if (s.ticket.pk, s.target, s.kind, s.cycle) in claimed]
+    for step in mine:
+        report.count(step.kind)
+        fired[step.ticket.pk].add((step.target, step.kind, step.cycle))
+        # The event names its step, so that stage 2 finds it.
+        step.payload["step"] = claimed[(step.ticket.pk, step.target, step.kind, step.cycle)]
+    _record(mine, now)
+    _reschedule(tickets, sla, context, fired, timed)
+    report.claimed += list(claimed.values())
+    return list(claimed.values())
+
+
+def _steps_due(ticket: Ticket, rows: list[_Row], fired: set[tuple[str, str, int]],
+               timed: list[CompiledRule], start: datetime,
+               commitment: tuple[int, datetime | None] | None, now: datetime) -> list[_Step]:
+    cycle = ticket.reopen_count
+    steps = []
+    # SLA steps; a breach makes its warning moot.
+    for row in rows:
+        running = row.state == TicketSLA.State.RUNNING
+        if (row.state == TicketSLA.State.BREACHED and row.met_at is None) or (
+                running and row.due_at is not None and row.due_at <= now):
+            kind, due = "breach", row.due_at or row.breached_at
+        elif (row.state == TicketSLA.State.RUNNING and row.warn_at is not None
+              and row.warn_at <= now and (row.target, "breach", cycle) not in fired):
+            kind, due = "warning", row.due_at
+        else:
+            continue
+        if (row.target, kind, cycle) not in fired:
+            steps.append(_Step(ticket, row.target, kind, cycle, {
+                "target": row.target, "due_at": due.isoformat() if due else None,
+                "cycle": cycle}))
+    if not ticket.is_active:
+        return steps
+    if timed:
+        due_by_target = {r.target: r.due_at for r in rows if r.state == TicketSLA.State.RUNNING}
+        for rule_pk, at in schedule.rule_instants(ticket, timed, start=start,
+                                                  due=due_by_target).items():
+            if at <= now and (f"rule:{rule_pk}", "rule", cycle) not in fired:
+                steps.append(_Step(ticket, f"rule:{rule_pk}", "rule", cycle, {}))
+    if commitment is not None and commitment[1] is not None and commitment[1] <= now \
+            and ("timeframe", "missed", commitment[0]) not in fired:
+        steps.append(_Step(ticket, "timeframe", "missed", commitment[0], {
+            "commitment": commitment[0], "due_at": commitment[1].isoformat()}))
+    return steps
+
+
+def _claim(steps: list[_Step], now: datetime) -> dict[tuple[int, str, str, int], int]:
+    """Insert the steps' Firing rows; return those this transaction inserted (key -> id).
+
+    ON CONFLICT DO NOTHING RETURNING: a row another transaction holds makes this
+    one wait for it, then skip it if it committed; in the same order (ticket,
+    target, kind, cycle) in every worker, so two never deadlock.
+    """
+    claimed: dict[tuple[int, str, str, int], int] = {}
+    table = Firing._meta.db_table
+    ordered = sorted(steps, key=lambda s: (s.ticket.pk, s.target, s.kind, s.cycle))
+    if not ordered:
+        return claimed
+    returning = "RETURNING id, ticket_id, target, kind, cycle"
+    conflict = "ON CONFLICT (ticket_id, target, kind, cycle) DO NOTHING"
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("CREATE TEMP TABLE IF NOT EXISTS firing_stage (n int, ticket_id bigint, "
+                        "target varchar(60), kind varchar(20), cycle bigint) ON COMMIT DELETE ROWS")
+            with cur.cursor.copy("COPY firing_stage (n, ticket_id, target, kind, cycle) "
+                                 "FROM STDIN") as copy:
+                for n, s in enumerate(ordered):
+                    copy.write_row((n, s.ticket.pk, s.target, s.kind, s.cycle))
+            cur.execute(f"INSERT INTO {table} (ticket_id, target, kind, cycle, fired_at, failed) "  # noqa: S608 - our own table name
+                        f"SELECT ticket_id, target, kind, cycle, %s, false FROM firing_stage "
+                        f"ORDER BY n {conflict} {returning}", [now])
+            for pk, tid, target, kind, cycle in cur.fetchall():
+                claimed[(tid, target, kind, int(cycle))] = pk
+            cur.execute("DELETE FROM firing_stage")
+        return claimed
+    fired_at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cur:
+        for i in range(0, len(ordered), 500):
+            chunk = ordered[i:i + 500]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
+            params: list[Any] = []
+            for s in chunk:
+                params += [s.ticket.pk, s.target, s.kind, s.cycle, fired_at, False]
+            cur.execute(
+                f"INSERT INTO {table} (ticket_id, target, kind, cycle, fired_at, failed) "  # noqa: S608 - our own table name
+                f"VALUES {values} ON CONFLICT (ticket_id, target, kind, cycle) DO NOTHING "
+                f"RETURNING id, ticket_id, target, kind, cycle", params)
+            for pk, tid, target, kind, cycle in cur.fetchall():
+                claimed[(tid, target, kind, int(cycle))] = pk
+    return claimed
+
+
+def _record(steps: list[_Step], now: datetime) -> None:
+    """The claimed warnings, breaches and missed commitments, on the timelines."""
+    recordable = [SweepStep(s.ticket, _CODE_OF_KIND[s.kind], s.payload)
+                  for s in steps if s.kind in _CODE_OF_KIND]
+    if recordable:
+        record_sweep_steps(steps=recordable, at=now)
+
+
+def _reschedule(tickets: dict[int, Ticket], sla: dict[int, list[_Row]],
+                context: dict[int, tuple[frozenset[str], datetime,
+                                         tuple[int, datetime | None] | None]],
+                fired: dict[int, set[tuple[str, str, int]]], timed: list[CompiledRule]) -> None:
+    """Move each ticket's deadline and alarm past the steps now taken."""
+    due_changes: list[tuple[int, datetime | None]] = []
+    alarms: list[Alarm] = []
+    current = dict(Alarm.objects.filter(ticket_id__in=list(tickets)).values_list("ticket_id", "at"))
+    for pk, ticket in tickets.items():
+        announced, start, commitment = context[pk]
+        cycle = ticket.reopen_count
+        announced = announced | {t for t, k, c in fired[pk] if k == "breach" and c == cycle}
+        due = _next_deadline(sla[pk], announced)
+        if due != ticket.next_due_at:
+            due_changes.append((pk, due))
+        alarm = schedule.alarm_instant(ticket, rows=sla[pk], fired=fired[pk], timed=timed,
+                                       start=start, commitment=commitment)
+        if alarm != current.get(pk) or pk not in current:
+            alarms.append(Alarm(ticket_id=pk, at=alarm))
+    write_next_due(due_changes)
+    Alarm.objects.bulk_create(alarms, update_conflicts=True, unique_fields=["ticket"],
+                              update_fields=["at"], batch_size=500)
+
+
+def _next_deadline(rows: list[_Row], announced: frozenset[str]) -> datetime | None:
+    """Mirror of the adapter's deadline: running due instants and unannounced breaches."""
+    pending = []
+    for row in rows:
+        if row.state == TicketSLA.State.RUNNING and row.due_at is not None:
+            if row.target not in announced:  # announced at its due instant
+                pending.append(row.due_at)
+        elif (row.state == TicketSLA.State.BREACHED and row.met_at is None
+              and row.target not in announced):
+            pending.append(row.breached_at or row.computed_at)
+    return min(pending) if pending else None
+
+
+# --------------------------------------------------------------------------- stage 2
+
+
+def follow_up(ids: list[int], *, now: datetime) -> int:
+    """Take the consequences of these steps, each once. Returns how many this call took."""
+    return sum(follow_up_one(pk, now=now) for pk in ids)
+
+
+def follow_up_pending(*, now: datetime, older_than: timedelta = timedelta(minutes=1),
+                      batch: int = 500) -> int:
+    """Steps whose consequences were never taken (a worker died, the queue lost a task)."""
+    ids = list(Firing.objects.filter(done_at__isnull=True, fired_at__lte=now - older_than)
+               .order_by("fired_at").values_list("pk", flat=True)[:batch])
+    return follow_up(ids, now=now)
+
+
+def follow_up_one(pk: int, *, now: datetime) -> bool:
+    try:
+        with transaction.atomic():
+            if not Firing.objects.filter(pk=pk, done_at__isnull=True).update(done_at=now):
+                return False  # done, or being done by another worker (its row is locked)
+            firing = Firing.objects.get(pk=pk)
+            ticket = (Ticket.objects.select_related("priority", "category__parent", "team",
+                                                    "organisation__plan", "assignee__user",
+                                                    "requester__user").get(pk=firing.ticket_id))
+            _consequences(firing, ticket, now)
+        return True
+    except Exception as exc:
+        log.exception("automation step %s failed", pk)
+        with transaction.atomic():
+            if Firing.objects.filter(pk=pk, done_at__isnull=True).update(done_at=now, failed=True):
+                ticket = Ticket.objects.get(pk=Firing.objects.get(pk=pk).ticket_id)
+                record_automation_failed(ticket=ticket, what=f"automation step {pk}",
+                                         error=str(exc) or repr(exc), at=now)
+        return False
+
+
+def _consequences(firing: Firing, ticket: Ticket, now: datetime) -> None:
+    if firing.kind == "rule":
+        rule_pk = int(firing.target.split(":", 1)[1])
+        rule = next((r for r in schedule.active_rules() if r.pk == rule_pk), None)
+        if rule is not None and ticket.is_active and matches(rule, ticket):
+            react.run_rule(rule, ticket, at=now, key=f"{firing.target}:c{firing.cycle}:t{ticket.pk}",
+                           moment="time")
+    else:
+        event = TicketEvent.objects.filter(ticket_id=ticket.pk, code=_CODE_OF_KIND[firing.kind],
+                                           payload__step=firing.pk).first()
+        if event is not None:
+            # Not inside an action: what this does is dispatched to the hooks, which react.
+            react.react(ticket, [event], at=now, rounds=False)
+    schedule.sync(ticket)
 
 
 def autoclose_resolved(*, now: datetime, batch: int = 500) -> int:

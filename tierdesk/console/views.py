@@ -1,51 +1,54 @@
-"""The agent console: queues and the ticket page, thin views over loaders and actions."""
+"""The agent console: queues, the ticket page, the phone desk and the manager's page.
+
+Thin views: they parse input, load through the permission-checked loaders, call one
+action per move, and render. The queries behind the pages live in `console.queues`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import F
+from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from tierdesk.accounts.contacts import ContactError, add_contact
 from tierdesk.accounts.http import AuthedRequest
+from tierdesk.accounts.invitations import needs_invitation, send_invitation
 from tierdesk.accounts.models import Agent, Contact, Team
+from tierdesk.console import queues
+from tierdesk.console.forms import QueueForm
+from tierdesk.console.models import CannedResponse
+from tierdesk.console.sla_panel import sla_panel
 from tierdesk.lib import clock
-from tierdesk.sla.adapter import explain_ticket
+from tierdesk.sla.models import TARGET_LABELS
 from tierdesk.tickets import actions
 from tierdesk.tickets.access import access_ticket, timeline_for
 from tierdesk.tickets.errors import ActionError, NotFound
 from tierdesk.tickets.forms import (
+    BulkForm,
+    CallNoteForm,
+    PhoneEscalateForm,
     PhoneTicketForm,
-    ReasonForm,
     ReplyForm,
     ResolveForm,
-    StatusForm,
     TimeForm,
+    TimeframeForm,
+    active_categories,
 )
-from tierdesk.tickets.lifecycle import ACTIVE, WAITING, Status
+from tierdesk.tickets.lifecycle import Status
 from tierdesk.tickets.models import Category, Channel, Priority, Ticket
 from tierdesk.tickets.permissions import is_agent
-from tierdesk.tickets.queries import for_list, paginate, search
-from tierdesk.tickets.views import form_error, promise_for
-
-QUEUES = {
-    "mine": gettext_lazy("Mine"),
-    "team": gettext_lazy("My teams"),
-    "unassigned": gettext_lazy("Unassigned"),
-    "at_risk": gettext_lazy("At risk"),
-    "breached": gettext_lazy("Breached"),
-    "waiting": gettext_lazy("Waiting"),
-    "escalated": gettext_lazy("Escalated"),
-    "active": gettext_lazy("All open"),
-    "done": gettext_lazy("Resolved and closed"),
-}
+from tierdesk.tickets.queries import for_list, window
+from tierdesk.tickets.views import commitment_in, form_error, names_for_timeline, promise_for
 
 
 def agent_required(view):
@@ -59,77 +62,123 @@ def agent_required(view):
     return wrapper
 
 
-def queue_queryset(agent: Agent, queue: str):
-    qs = Ticket.objects.all()
-    active = [s.value for s in ACTIVE]
-    if queue == "mine":
-        return qs.filter(assignee=agent, status__in=active)
-    if queue == "team":
-        return qs.filter(team__in=agent.teams.all(), status__in=active)
-    if queue == "unassigned":
-        return qs.filter(assignee__isnull=True, status__in=active)
-    if queue == "at_risk":
-        return qs.filter(status__in=active, sla_rows__state="running",
-                         sla_rows__warn_at__lte=clock.now()).distinct()
-    if queue == "breached":
-        return qs.filter(status__in=active, sla_rows__state="breached").distinct()
-    if queue == "waiting":
-        return qs.filter(status__in=[s.value for s in WAITING])
-    if queue == "escalated":
-        return qs.filter(status__in=active, tier__gt=1)
-    if queue == "done":
-        return qs.filter(status__in=[Status.RESOLVED, Status.CLOSED])
-    return qs.filter(status__in=active)
+def _load(request: AuthedRequest, ref: str) -> Ticket:
+    try:
+        return access_ticket(request.user, ref)
+    except NotFound:
+        raise Http404 from None
+
+
+# --------------------------------------------------------------------------- queues
 
 
 @agent_required
 def queue(request: AuthedRequest) -> HttpResponse:
     agent = request.user.agent
-    name = request.GET.get("queue", "active")
-    if name not in QUEUES:
-        name = "active"
-    qs = search(queue_queryset(agent, name), request.GET.get("q", ""))
-    # The next deadline first; tickets with no running clock after, newest first.
-    qs = qs.order_by(F("next_due_at").asc(nulls_last=True), "-created_at")
-    page = paginate(for_list(qs), request.GET.get("page"))
+    form = QueueForm(request.GET)
+    name, sort, text = form.choice()
+    qs = queues.search(queues.queue(agent, name, now=clock.now()), text)
+    page = window(qs, queues.order_for(name, sort),
+                  after=request.GET.get("after"), before=request.GET.get("before"))
     return render(request, "console/queue.html", {
-        "page": page, "queues": QUEUES, "queue": name, "q": request.GET.get("q", ""),
-        "now": clock.now(),
+        "page": page, "queues": queues.QUEUES, "queue": name, "sort": sort, "q": text,
+        "queue_label": queues.QUEUES[name], "targets": TARGET_LABELS.items(),
+        "form": form, "now": clock.now(),
+        "bulk": BulkForm(agents=_agents()), "statuses": Status,
     })
+
+
+def _agents():
+    return Agent.objects.select_related("user").filter(user__is_active=True).order_by(
+        "tier", "user__full_name")
+
+
+@agent_required
+@require_POST
+def bulk(request: AuthedRequest) -> HttpResponse:
+    """One move on every ticked ticket: each ticket its own action, refusals listed."""
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = ""
+    form = BulkForm(request.POST, agents=_agents())
+    if not form.is_valid():
+        messages.error(request, _("Tick at least one ticket and choose what to do."))
+        return redirect(back or "console:queue")
+    data = form.cleaned_data
+    user = request.user
+    moves: dict[str, Callable[[Ticket], None]] = {
+        "take": lambda t: actions.assign(actor=user, ticket=t, agent=user.agent, team=t.team),
+        "assign": lambda t: actions.assign(actor=user, ticket=t, agent=data["agent"], team=t.team),
+        "status": lambda t: actions.change_status(actor=user, ticket=t, status=data["status"]),
+        "priority": lambda t: actions.change_priority(actor=user, ticket=t,
+                                                      priority=data["priority"]),
+    }
+    if (data["op"] == "assign" and not data["agent"]) or (data["op"] == "status" and not data["status"]) \
+            or (data["op"] == "priority" and not data["priority"]):
+        messages.error(request, _("Choose the value to set."))
+        return redirect(back or "console:queue")
+    done, refused = 0, []
+    for ref in data["refs"]:
+        try:
+            ticket = access_ticket(user, ref)
+            moves[data["op"]](ticket)
+        except ActionError as exc:
+            refused.append(f"{ref}: {exc.message}")
+        else:
+            done += 1
+    if done:
+        messages.success(request, ngettext("%(n)s ticket updated.", "%(n)s tickets updated.",
+                                           done) % {"n": done})
+    for line in refused:
+        messages.error(request, line)
+    return redirect(back or "console:queue")
+
+
+# --------------------------------------------------------------------------- the ticket page
+
+
+def _canned(ticket: Ticket, agent: Agent) -> list[dict[str, str]]:
+    """The canned responses in the requester's language, filled in for this ticket."""
+    language = ticket.requester.user.language or "en"
+    values = {"customer": ticket.requester.user.get_short_name(), "reference": ticket.reference,
+              "agent": str(agent), "organisation": ticket.organisation.name}
+    out = []
+    for canned in CannedResponse.objects.filter(is_active=True):
+        title, body = canned.text_in(language)
+        out.append({"id": str(canned.pk), "title": title, "body": canned.fill(body, values)})
+    return out
 
 
 @agent_required
 def ticket_detail(request: AuthedRequest, ref: str) -> HttpResponse:
-    try:
-        ticket = access_ticket(request.user, ref)
-    except NotFound:
-        raise Http404 from None
+    ticket = _load(request, ref)
     now = clock.now()
+    events = list(timeline_for(request.user, ticket))
+    canned = _canned(ticket, request.user.agent)
+    chosen = next((c for c in canned if c["id"] == request.GET.get("canned")), None)
     others = (Ticket.objects.filter(requester_id=ticket.requester_id).exclude(pk=ticket.pk)
               .select_related("priority").order_by("-created_at")[:10])
     return render(request, "console/ticket_detail.html", {
-        "ticket": ticket,
-        "events": timeline_for(request.user, ticket),
+        "ticket": ticket, "events": events, "names": names_for_timeline(),
         "promise": promise_for(ticket, now=now),
-        "explanation": explain_ticket(ticket, now=now).render_text(),
+        "commitment": commitment_in(events),
+        "sla": sla_panel(ticket, now=now),
         "others": others,
-        "reply_form": ReplyForm(), "note_form": ReplyForm(prefix="note"),
-        "status_form": StatusForm(initial={"status": ticket.status}),
-        "resolve_form": ResolveForm(), "reason_form": ReasonForm(), "time_form": TimeForm(),
-        "agents": Agent.objects.select_related("user").filter(user__is_active=True)
-                  .order_by("tier", "user__full_name"),
+        "composer": ReplyForm(initial={"body": chosen["body"]} if chosen else None),
+        "canned": canned,
+        "resolve_form": ResolveForm(prefix="resolve"),
+        "timeframe_form": TimeframeForm(prefix="timeframe"),
+        "agents": _agents(),
         "teams": Team.objects.all(),
         "priorities": Priority.objects.filter(is_active=True),
-        "categories": Category.objects.filter(is_active=True).select_related("parent"),
-        "statuses": Status,
+        "categories": active_categories(),
+        "statuses": [s for s in Status if s != Status.RESOLVED],
+        "can_invite": needs_invitation(ticket.requester.user),
     })
 
 
-def _ticket_post(request: AuthedRequest, ref: str, run) -> HttpResponse:
-    try:
-        ticket = access_ticket(request.user, ref)
-    except NotFound:
-        raise Http404 from None
+def _ticket_post(request: AuthedRequest, ref: str, run: Callable[[Ticket], str | None]) -> HttpResponse:
+    ticket = _load(request, ref)
     try:
         done = run(ticket)
     except ActionError as exc:
@@ -156,29 +205,27 @@ def ticket_act(request: AuthedRequest, ref: str, verb: str) -> HttpResponse:
     user = request.user
     post = request.POST
 
-    def reply(ticket):
+    def composed(ticket: Ticket, *, internal: bool) -> str:
         form = ReplyForm(post, request.FILES)
         if not form.is_valid():
             raise ActionError(_("Write a message before sending."), field="body")
-        actions.add_reply(actor=user, ticket=ticket, body=form.cleaned_data["body"],
-                          attachments=form.cleaned_data["attachments"])
+        data = form.cleaned_data
+        if internal:
+            actions.add_internal_note(actor=user, ticket=ticket, body=data["body"],
+                                      attachments=data["attachments"])
+            return _("Internal note added.")
+        actions.add_reply(actor=user, ticket=ticket, body=data["body"],
+                          attachments=data["attachments"])
         return _("Reply sent.")
-
-    def note(ticket):
-        form = ReplyForm(post, request.FILES, prefix="note")
-        if not form.is_valid():
-            raise ActionError(_("Write the note first."), field="body")
-        actions.add_internal_note(actor=user, ticket=ticket, body=form.cleaned_data["body"],
-                                  attachments=form.cleaned_data["attachments"])
-        return _("Internal note added.")
 
     def status(ticket):
         actions.change_status(actor=user, ticket=ticket, status=post.get("status", ""))
         return _("Status changed.")
 
     def resolve(ticket):
-        actions.resolve(actor=user, ticket=ticket, code=post.get("code", ""),
-                        note=post.get("note", ""))
+        # The fields carry the form's prefix: the page has other "note" fields.
+        actions.resolve(actor=user, ticket=ticket, code=post.get("resolve-code", ""),
+                        note=post.get("resolve-note", ""))
         return _("Resolved.")
 
     def reopen(ticket):
@@ -227,6 +274,14 @@ def ticket_act(request: AuthedRequest, ref: str, verb: str) -> HttpResponse:
                          note=form.cleaned_data["note"])
         return _("Time logged.")
 
+    def timeframe(ticket):
+        form = TimeframeForm(post, prefix="timeframe")
+        if not form.is_valid():
+            raise ActionError(_("Give the date and time, and what you will do."), field="due_at")
+        actions.commit_timeframe(actor=user, ticket=ticket, due_at=form.cleaned_data["due_at"],
+                                 note=form.cleaned_data["note"])
+        return _("Time-frame committed; the customer sees it.")
+
     def merge(ticket):
         try:
             target = access_ticket(user, post.get("into", ""))
@@ -235,12 +290,35 @@ def ticket_act(request: AuthedRequest, ref: str, verb: str) -> HttpResponse:
         actions.merge(actor=user, source=ticket, target=target)
         return _("Merged into %(ref)s.") % {"ref": target.reference}
 
-    verbs = {"reply": reply, "note": note, "status": status, "resolve": resolve,
-             "reopen": reopen, "priority": priority, "category": category, "assign": assign,
-             "take": take, "tier": tier, "plan": plan, "time": time, "merge": merge}
+    def invite(ticket):
+        requester = ticket.requester.user
+        key = f"invitation:{requester.pk}:{clock.now():%Y%m%d%H%M}"
+        if not send_invitation(requester, ticket=ticket, key=key):
+            raise ActionError(_("%(who)s can already sign in.") % {"who": requester})
+        return _("Invitation sent to %(email)s.") % {"email": requester.email}
+
+    verbs: dict[str, Callable[[Ticket], str | None]] = {
+        "reply": lambda t: composed(t, internal=False),
+        "note": lambda t: composed(t, internal=True),
+        "status": status, "resolve": resolve, "reopen": reopen, "priority": priority,
+        "category": category, "assign": assign, "take": take, "tier": tier, "plan": plan,
+        "time": time, "timeframe": timeframe, "merge": merge, "invite": invite,
+    }
     if verb not in verbs:
         raise Http404
     return _ticket_post(request, ref, verbs[verb])
+
+
+# --------------------------------------------------------------------------- the phone desk
+
+
+def _phone_page(request: AuthedRequest, *, new=None, note=None, escalate=None,
+                status: int = 200) -> HttpResponse:
+    return render(request, "console/phone.html", {
+        "form": new or PhoneTicketForm(),
+        "note_form": note or CallNoteForm(prefix="call"),
+        "escalate_form": escalate or PhoneEscalateForm(prefix="escalate"),
+    }, status=status)
 
 
 @agent_required
@@ -254,27 +332,99 @@ def phone(request: AuthedRequest) -> HttpResponse:
             messages.error(request, _("No ticket has the case number %(n)s.") % {"n": number})
         else:
             return redirect("console:ticket", ref=ticket.reference)
-    form = PhoneTicketForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method != "POST":
+        return _phone_page(request)
+    form = PhoneTicketForm(request.POST, request.FILES)
+    if form.is_valid():
         data = form.cleaned_data
-        contact = (Contact.objects.select_related("organisation")
-                   .filter(user__email__iexact=data["requester_email"]).first())
-        if contact is None:
-            form.add_error("requester_email", _("No contact has this address."))
-        else:
-            try:
+        try:
+            # A new caller and their first ticket are added together, or not at all.
+            with transaction.atomic():
                 ticket = actions.create_ticket(actor=request.user, new=actions.NewTicket(
-                    requester=contact, subject=data["subject"], description=data["description"],
-                    category=data["category"], priority=data["priority"],
-                    impact=data["impact"], urgency=data["urgency"], channel=Channel.PHONE,
-                    intake=actions.Intake(callback_phone=data["callback_phone"],
-                                          business_stopped=data["business_stopped"]),
+                    requester=_caller(data), subject=data["subject"],
+                    description=data["description"], category=data["category"],
+                    priority=data["priority"], impact=data["impact"], urgency=data["urgency"],
+                    channel=Channel.PHONE, intake=actions.Intake(**form.intake()),
                     attachments=data["attachments"]))
-            except ActionError as exc:
-                form_error(form, exc)
-            else:
-                messages.success(request, _("Call logged as %(ref)s.") % {"ref": ticket.reference})
-                return redirect("console:ticket", ref=ticket.reference)
-    return render(request, "console/phone.html", {"form": form},
-                  status=400 if form.errors else 200)
+        except (ActionError, ContactError) as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.message)
+        else:
+            messages.success(request, _("Call logged as %(ref)s.") % {"ref": ticket.reference})
+            return redirect("console:ticket", ref=ticket.reference)
+    return _phone_page(request, new=form, status=400)
 
+
+def _caller(data: dict) -> Contact:
+    """The contact who called: known by email, else added now (and invited by their first case)."""
+    contact = (Contact.objects.select_related("organisation", "user")
+               .filter(user__email__iexact=data["requester_email"]).first())
+    if contact is not None:
+        return contact
+    return add_contact(email=data["requester_email"], full_name=data["requester_name"],
+                       organisation=data["organisation"], phone=data.get("callback_phone", ""))
+
+
+@agent_required
+@require_POST
+def phone_note(request: AuthedRequest) -> HttpResponse:
+    """A call about an existing case: recorded on it as a reply by phone (or an internal note)."""
+    form = CallNoteForm(request.POST, prefix="call")
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            ticket = access_ticket(request.user, data["case"])
+            if data["internal"]:
+                actions.add_internal_note(actor=request.user, ticket=ticket,
+                                          body=_("Phone call: %(s)s") % {"s": data["summary"]})
+            else:
+                actions.add_reply(actor=request.user, ticket=ticket, body=data["summary"],
+                                  via=Channel.PHONE)
+        except NotFound:
+            form.add_error("case", _("No ticket has this case number."))
+        except ActionError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, _("Call logged on %(ref)s.") % {"ref": ticket.reference})
+            return redirect("console:ticket", ref=ticket.reference)
+    return _phone_page(request, note=form, status=400)
+
+
+@agent_required
+@require_POST
+def phone_escalate(request: AuthedRequest) -> HttpResponse:
+    """Seed 001: a customer may call to escalate; the case number finds the ticket."""
+    form = PhoneEscalateForm(request.POST, prefix="escalate")
+    if form.is_valid():
+        try:
+            ticket = access_ticket(request.user, form.cleaned_data["case"])
+            actions.escalate_by_customer(actor=request.user, ticket=ticket,
+                                         reason=form.cleaned_data["reason"], channel="phone")
+        except NotFound:
+            form.add_error("case", _("No ticket has this case number."))
+        except ActionError as exc:
+            form_error(form, exc)
+        else:
+            messages.success(request, _("%(ref)s is escalated.") % {"ref": ticket.reference})
+            return redirect("console:ticket", ref=ticket.reference)
+    return _phone_page(request, escalate=form, status=400)
+
+
+# --------------------------------------------------------------------------- the manager's page
+
+
+@agent_required
+def manager(request: AuthedRequest) -> HttpResponse:
+    """Workload per agent and team, tickets at risk, escalations waiting, commitments due."""
+    if not request.user.agent.is_lead_or_above:
+        raise PermissionDenied
+    now = clock.now()
+    by_agent, by_team = queues.workloads(now=now)
+    return render(request, "console/manager.html", {
+        "now": now,
+        "workloads": [(_("Workload per agent"), by_agent, "agents-h"),
+                      (_("Workload per team"), by_team, "teams-h")],
+        "at_risk": for_list(queues.queue(request.user.agent, "at_risk", now=now)
+                            .order_by("next_due_at", "id"))[:15],
+        "escalations": for_list(queues.escalations_waiting()).order_by("updated_at")[:15],
+        "commitments": queues.commitments_due(now=now),
+    })

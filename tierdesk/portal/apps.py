@@ -5,3 +5,9 @@ class PortalConfig(AppConfig):
     name = "tierdesk.portal"
     label = "portal"
     verbose_name = "Customer portal"
+
+    def ready(self) -> None:
+        from tierdesk.portal.invitations import invite_on_first_case
+        from tierdesk.tickets import hooks
+
+        hooks.subscribe("portal.invitations", invite_on_first_case)

@@ -9,4 +9,5 @@ urlpatterns = [
     path("tickets/<str:ref>/", views.ticket_detail, name="ticket"),
     path("tickets/<str:ref>/reply/", views.ticket_reply, name="reply"),
     path("tickets/<str:ref>/reopen/", views.ticket_reopen, name="reopen"),
+    path("tickets/<str:ref>/escalate/", views.ticket_escalate, name="escalate"),
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -11,100 +13,113 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from tierdesk.accounts.http import AuthedRequest
+from tierdesk.accounts.models import Contact, Provider
 from tierdesk.lib import clock
+from tierdesk.portal.forms import TicketFilterForm
+from tierdesk.portal.templatetags.desk import when
 from tierdesk.tickets import actions
 from tierdesk.tickets.access import access_ticket, timeline_for, visible_tickets
 from tierdesk.tickets.errors import ActionError, NotFound
-from tierdesk.tickets.forms import ReasonForm, ReplyForm, TicketForm
-from tierdesk.tickets.lifecycle import Status
-from tierdesk.tickets.models import Priority
-from tierdesk.tickets.queries import for_list, paginate, search
-from tierdesk.tickets.views import form_error, promise_for
+from tierdesk.tickets.forms import EscalateForm, ReasonForm, ReplyForm, TicketForm
+from tierdesk.tickets.models import Ticket
+from tierdesk.tickets.queries import BY_NEWEST, window
+from tierdesk.tickets.views import (
+    commitment_in,
+    first_due,
+    form_error,
+    names_for_timeline,
+    promise_for,
+)
 
-MANDATORY = ("subject", "description")
+ALWAYS_MANDATORY = ("subject", "description")
 
 
-def _contact(request: AuthedRequest):
+def _contact(request: AuthedRequest) -> Contact:
     contact = getattr(request.user, "contact", None)
     if contact is None:
         raise PermissionDenied
     return contact
 
 
+def sees_organisation(contact: Contact) -> bool:
+    return contact.is_org_admin or contact.organisation.members_see_all
+
+
 @login_required
 def ticket_list(request: AuthedRequest) -> HttpResponse:
+    """The organisation's tickets (or the member's own), filtered, searched, paged by keyset."""
     contact = _contact(request)
-    qs = visible_tickets(request.user)
-    status = request.GET.get("status", "")
-    if status == "active":
-        qs = qs.exclude(status__in=[Status.RESOLVED, Status.CLOSED])
-    elif status in Status.values:
-        qs = qs.filter(status=status)
-    priority = request.GET.get("priority", "")
-    if priority:
-        qs = qs.filter(priority__code=priority)
-    mine = request.GET.get("mine") == "1"
-    if mine:
-        qs = qs.filter(requester=contact)
-    qs = search(qs, request.GET.get("q", ""))
-    page = paginate(for_list(qs.order_by("-created_at", "-id")), request.GET.get("page"))
+    filters = TicketFilterForm(request.GET or None, contact=contact,
+                               org_wide=sees_organisation(contact))
+    qs = filters.apply(visible_tickets(request.user))
+    page = window(qs, BY_NEWEST, after=request.GET.get("after"), before=request.GET.get("before"),
+                  rows=lambda page: page.select_related("requester__user", "priority"))
     return render(request, "portal/ticket_list.html", {
-        "page": page, "statuses": Status.choices, "status": status, "mine": mine,
-        "priorities": Priority.objects.filter(is_active=True), "priority": priority,
-        "q": request.GET.get("q", ""), "contact": contact,
+        "page": page, "filters": filters, "contact": contact,
+        "org_wide": sees_organisation(contact),
     })
 
 
 @login_required
 def ticket_new(request: AuthedRequest) -> HttpResponse:
     contact = _contact(request)
-    form = TicketForm(request.POST or None, request.FILES or None, mandatory=MANDATORY)
+    mandatory = [*ALWAYS_MANDATORY, *Provider.current().mandatory_intake]
+    form = TicketForm(request.POST or None, request.FILES or None, mandatory=mandatory)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             ticket = actions.create_ticket(actor=request.user, new=actions.NewTicket(
                 requester=contact, subject=data["subject"], description=data["description"],
                 category=data["category"], impact=data["impact"], urgency=data["urgency"],
-                intake=actions.Intake(**{k: data[k] for k in (
-                    "started_at", "users_affected", "machines_affected", "location",
-                    "troubleshooting_done", "business_impact", "business_stopped",
-                    "affected_accounts", "environment", "product_build", "callback_phone")
-                    if data.get(k) not in (None, "")}),
-                attachments=data["attachments"]))
+                intake=actions.Intake(**form.intake()), attachments=data["attachments"]))
         except ActionError as exc:
             form_error(form, exc)
         else:
-            messages.success(request, _("Ticket %(ref)s is open. Keep this reference.") % {
-                "ref": ticket.reference})
+            messages.success(request, _submitted(ticket))
             return redirect("portal:ticket", ref=ticket.reference)
-    return render(request, "portal/ticket_new.html", {"form": form}, status=400 if form.errors else 200)
+    return render(request, "portal/ticket_new.html", {"form": form},
+                  status=400 if form.errors else 200)
+
+
+def _submitted(ticket: Ticket) -> str:
+    """The confirmation: the reference to keep, and when we promise to respond."""
+    due = first_due(promise_for(ticket, now=clock.now()))
+    if due is None:
+        return _("Ticket %(ref)s is open. Keep this reference.") % {"ref": ticket.reference}
+    return _("Ticket %(ref)s is open. Keep this reference. We will respond by %(when)s "
+             "(your time).") % {"ref": ticket.reference, "when": when(due)}
+
+
+def _load(request: AuthedRequest, ref: str) -> Ticket:
+    _contact(request)
+    try:
+        return access_ticket(request.user, ref)
+    except NotFound:
+        raise Http404 from None
 
 
 @login_required
 def ticket_detail(request: AuthedRequest, ref: str) -> HttpResponse:
-    _contact(request)
-    try:
-        ticket = access_ticket(request.user, ref)
-    except NotFound:
-        raise Http404 from None
+    ticket = _load(request, ref)
+    events = list(timeline_for(request.user, ticket))
     return render(request, "portal/ticket_detail.html", {
-        "ticket": ticket,
-        "events": timeline_for(request.user, ticket),
+        "ticket": ticket, "events": events, "names": names_for_timeline(),
         "promise": promise_for(ticket, now=clock.now()),
-        "reply_form": ReplyForm(), "reason_form": ReasonForm(),
+        "commitment": commitment_in(events),
+        "reply_form": ReplyForm(), "reason_form": ReasonForm(), "escalate_form": EscalateForm(),
+        "escalated": any(e.code == "escalated" and (e.payload or {}).get("kind") == "customer"
+                         for e in events),
     })
 
 
-def _post_action(request: AuthedRequest, ref: str, run) -> HttpResponse:
-    _contact(request)
+def _post_action(request: AuthedRequest, ref: str, run: Callable[[Ticket], str]) -> HttpResponse:
+    ticket = _load(request, ref)
     try:
-        ticket = access_ticket(request.user, ref)
-    except NotFound:
-        raise Http404 from None
-    try:
-        run(ticket)
+        done = run(ticket)
     except ActionError as exc:
         messages.error(request, exc.message)
+    else:
+        messages.success(request, done)
     return redirect("portal:ticket", ref=ticket.reference)
 
 
@@ -113,12 +128,12 @@ def _post_action(request: AuthedRequest, ref: str, run) -> HttpResponse:
 def ticket_reply(request: AuthedRequest, ref: str) -> HttpResponse:
     form = ReplyForm(request.POST, request.FILES)
 
-    def run(ticket):
+    def run(ticket: Ticket) -> str:
         if not form.is_valid():
             raise ActionError(_("Write a message before sending."), field="body")
         actions.add_reply(actor=request.user, ticket=ticket, body=form.cleaned_data["body"],
                           attachments=form.cleaned_data["attachments"])
-        messages.success(request, _("Your reply was added."))
+        return _("Your reply was added.")
 
     return _post_action(request, ref, run)
 
@@ -126,8 +141,20 @@ def ticket_reply(request: AuthedRequest, ref: str) -> HttpResponse:
 @login_required
 @require_POST
 def ticket_reopen(request: AuthedRequest, ref: str) -> HttpResponse:
-    def run(ticket):
+    def run(ticket: Ticket) -> str:
         actions.reopen(actor=request.user, ticket=ticket, reason=request.POST.get("reason", ""))
-        messages.success(request, _("The ticket is open again; we are on it."))
+        return _("The ticket is open again; we are on it.")
+
+    return _post_action(request, ref, run)
+
+
+@login_required
+@require_POST
+def ticket_escalate(request: AuthedRequest, ref: str) -> HttpResponse:
+    """Seed 001: "if you are not satisfied with the progress of your case, you can escalate"."""
+    def run(ticket: Ticket) -> str:
+        actions.escalate_by_customer(actor=request.user, ticket=ticket,
+                                     reason=request.POST.get("reason", ""), channel="portal")
+        return _("Your escalation was received: a support manager is looking at the case.")
 
     return _post_action(request, ref, run)

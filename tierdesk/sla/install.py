@@ -43,6 +43,10 @@ def install_policy(pf: PolicyFile) -> InstallReport:
     _categories(pf, report)
     calendar_changed = _calendars(pf, report)
     _plans(pf, report, calendar_changed)
+    # Escalation rules mean something only to the automation, which installs them.
+    from tierdesk.automation.install import install_rules
+
+    install_rules(pf, report)
     return report
 
 

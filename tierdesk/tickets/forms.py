@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from tierdesk.accounts.models import Agent, Organisation
+from tierdesk.tickets.access import parse_reference
 from tierdesk.tickets.lifecycle import ResolutionCode, Status
 from tierdesk.tickets.models import Category, ImpactUrgency, Location, Priority
 
@@ -18,10 +20,14 @@ class MultipleFileField(forms.FileField):
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", _("Choose files, drop them here, or paste a screenshot "
+                                         "(Ctrl+V) anywhere in this form."))
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):
         if not data:
+            if self.required:
+                raise forms.ValidationError(self.error_messages["required"], code="required")
             return []
         items = data if isinstance(data, list | tuple) else [data]
         return [super(MultipleFileField, self).clean(item, initial) for item in items]
@@ -76,18 +82,49 @@ class TicketForm(forms.Form):
                                      max_length=40)
     attachments = MultipleFileField(label=_("Screenshots and files"))
 
-    def __init__(self, *args, mandatory: tuple[str, ...] = (), **kwargs):
+    def __init__(self, *args, mandatory: tuple[str, ...] | list[str] = (), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["category"].queryset = active_categories()  # type: ignore[attr-defined]
         for name in mandatory:
             if name in self.fields:
                 self.fields[name].required = True
 
+    INTAKE = ("started_at", "users_affected", "machines_affected", "location",
+              "troubleshooting_done", "business_impact", "business_stopped",
+              "affected_accounts", "environment", "product_build", "callback_phone")
+
+    def intake(self) -> dict:
+        """The intake answers given, for actions.Intake."""
+        data = self.cleaned_data
+        return {k: data[k] for k in self.INTAKE if k in data and data[k] not in (None, "")}
+
 
 class PhoneTicketForm(TicketForm):
+    """A call logged as a new ticket; an unknown caller becomes a contact (and is invited)."""
+
     requester_email = forms.EmailField(label=_("Caller's email"))
+    requester_name = forms.CharField(
+        label=_("Caller's name"), required=False, max_length=200,
+        help_text=_("Needed only for a caller who is not a contact yet."))
+    organisation = forms.ModelChoiceField(
+        label=_("Caller's organisation"), required=False, queryset=Organisation.objects.none(),
+        help_text=_("Needed only for a new caller whose email domain is not known."))
     priority = forms.ModelChoiceField(label=_("Priority"), required=False,
                                       queryset=Priority.objects.filter(is_active=True))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organisation"].queryset = (  # type: ignore[attr-defined]
+            Organisation.objects.filter(is_active=True))
+
+
+class CallNoteForm(forms.Form):
+    """A call about an existing ticket, found by its case number."""
+
+    case = forms.CharField(label=_("Case number"), max_length=30)
+    summary = forms.CharField(label=_("What was said"), widget=forms.Textarea(attrs={"rows": 4}))
+    internal = forms.BooleanField(
+        label=_("Internal only (the customer does not see it)"), required=False)
 
 
 class ReplyForm(forms.Form):
@@ -97,6 +134,26 @@ class ReplyForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class EscalateForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why do you want to escalate?"), widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("A support manager reads it and a senior engineer takes the case."))
+
+
+class PhoneEscalateForm(EscalateForm):
+    case = forms.CharField(label=_("Case number"), max_length=30)
+    reason = forms.CharField(label=_("The caller's reason"),
+                             widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class TimeframeForm(forms.Form):
+    due_at = forms.DateTimeField(
+        label=_("Resolved by"), widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text=_("In your time zone. The customer sees it in theirs."))
+    note = forms.CharField(label=_("What you will do (the customer reads it)"),
+                           widget=forms.Textarea(attrs={"rows": 3}))
 
 
 class StatusForm(forms.Form):
@@ -113,3 +170,32 @@ class ResolveForm(forms.Form):
 class TimeForm(forms.Form):
     minutes = forms.IntegerField(label=_("Minutes"), min_value=1, max_value=1440)
     note = forms.CharField(label=_("What was done"), required=False)
+
+
+class ReferencesField(forms.MultipleChoiceField):
+    """Ticket references, any number; each is loaded through access_ticket, one by one."""
+
+    def valid_value(self, value) -> bool:
+        return parse_reference(str(value)) is not None
+
+
+class BulkForm(forms.Form):
+    """One move applied to the tickets ticked in a queue."""
+
+    OPS = [
+        ("take", _("Assign to me")),
+        ("assign", _("Assign to…")),
+        ("status", _("Set status…")),
+        ("priority", _("Set priority…")),
+    ]
+    refs = ReferencesField(label=_("Tickets"))
+    op = forms.ChoiceField(label=_("Action"), choices=OPS)
+    agent = forms.ModelChoiceField(label=_("Agent"), required=False, queryset=Agent.objects.none())
+    status = forms.ChoiceField(label=_("Status"), required=False, choices=[
+        ("", "—"), *[(s.value, s.label) for s in Status if s not in (Status.RESOLVED, Status.CLOSED)]])
+    priority = forms.ModelChoiceField(label=_("Priority"), required=False,
+                                      queryset=Priority.objects.filter(is_active=True))
+
+    def __init__(self, *args, agents, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["agent"].queryset = agents  # type: ignore[attr-defined]

@@ -201,6 +201,14 @@ class EventCode(models.TextChoices):
     REOPENED = "reopened", _("Reopened")
     CLOSED = "closed", _("Closed")
     CC_CHANGED = "cc_changed", _("CC changed")
+    # Escalation and automation (tierdesk.automation, actions/escalation.py).
+    TIMEFRAME_COMMITTED = "timeframe_committed", _("Resolution time-frame committed")
+    TIMEFRAME_MISSED = "timeframe_missed", _("Committed time-frame missed")
+    SLA_WARNING = "sla_warning", _("SLA warning")
+    SLA_BREACHED = "sla_breached", _("SLA breached")
+    AUTO_ESCALATED = "auto_escalated", _("Escalation rule applied")
+    NOT_ROUTED = "not_routed", _("Not assigned automatically")
+    AUTOMATION_FAILED = "automation_failed", _("Automation failed")
 
 
 class TicketEvent(models.Model):

@@ -56,6 +56,7 @@ _MIN_US = (datetime(2, 1, 1) - datetime(1970, 1, 1)) // MICROSECOND
 _MAX_US = (datetime(9998, 12, 31) - datetime(1970, 1, 1)) // MICROSECOND
 # Day hours are cached for the day-based targets; about 40 years of dates.
 _DAYS_CACHED = 16_384
+_ONE_DAY = timedelta(days=1)
 
 # (starts, ends, cumulative open time at each end, total, the offset of each
 # interval or None if it changes inside it or the interval repeats wall times,
@@ -341,10 +342,8 @@ class Calendar:
     def local_us(self, day: date, wall_us: int) -> int:
         """The instant of a wall time (µs after the local midnight of day; fold 0, and a time
         in a gap read with the offset before it, as zoneinfo does)."""
-        local = datetime(day.year, day.month, day.day, tzinfo=self.zone) + timedelta(
-            microseconds=wall_us
-        )
-        return to_us(local)
+        local = datetime(day.year, day.month, day.day, tzinfo=self.zone) + MICROSECOND * wall_us
+        return (local - EPOCH) // MICROSECOND
 
     # -- days ----------------------------------------------------------------
 
@@ -373,8 +372,9 @@ class Calendar:
     def open_day_after(self, day: date, n: int) -> date:
         """The nth date after ``day`` that has open hours (n >= 1)."""
         found = 0
-        for offset in range(1, 366 * (HORIZON_BLOCKS - 1)):
-            candidate = day + timedelta(days=offset)
+        candidate = day
+        for _ in range(366 * (HORIZON_BLOCKS - 1)):
+            candidate += _ONE_DAY
             if self.day_hours(candidate):
                 found += 1
                 if found == n:

@@ -13,6 +13,7 @@ from tierdesk.tickets.actions.conversation import (
     post_resolution_plan,
 )
 from tierdesk.tickets.actions.create import Intake, NewTicket, create_ticket
+from tierdesk.tickets.actions.escalation import commit_timeframe, escalate_by_customer
 from tierdesk.tickets.actions.workflow import (
     assign,
     change_category,
@@ -36,7 +37,9 @@ __all__ = [
     "change_status",
     "change_tier",
     "close",
+    "commit_timeframe",
     "create_ticket",
+    "escalate_by_customer",
     "log_time",
     "merge",
     "post_resolution_plan",

@@ -1,0 +1,350 @@
+"""How fast inbound mail is taken in, and whether it stays flat as tickets pile up.
+
+    .venv/bin/python bench/mail_ingest.py [--messages 1000] [--sizes 1000,10000,100000]
+
+On a fresh SQLite database in a temporary directory (nothing of var/ is
+touched), for each ticket count in --sizes: tickets (and the mail that opened
+them) are bulk-loaded up to that count, then --messages realistic messages go
+through the whole inbound path — raw bytes stored and committed, parsed, quoted
+history stripped, routed, the ticket action run (SLA rows included), the
+outbound acknowledgement rendered and queued, the message's final state
+written. Two doors are measured: `ingest` (one message at a time, as
+`tierdesk mail ingest` does after start-up) and the IMAP poller's batches
+(`receive_many` of 50, then `process` each).
+
+The mix, from tests/mail/fixtures: 45% new tickets (Gmail, Outlook, Apple,
+Thunderbird shapes, English and Spanish, attachments, HTML-only), 30% replies
+to existing tickets (by subject code or by our Message-ID, quotes to strip),
+10% automatic replies, 5% delivery reports, 10% duplicates.
+
+Also printed: the time of parsing alone, and of the ticket actions alone, so
+the share of each is visible.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "mail" / "fixtures"
+
+
+def setup_django(var: str) -> None:
+    os.environ["TIERDESK_VAR_DIR"] = var
+    os.environ["DJANGO_SETTINGS_MODULE"] = "tierdesk.settings"
+    os.environ.pop("DATABASE_URL", None)
+    os.environ["LOG_LEVEL"] = "ERROR"
+    os.environ.setdefault("DEFAULT_FROM_EMAIL", "support@helpful.test")
+    os.environ.setdefault("MAIL_MESSAGE_ID_DOMAIN", "helpful.test")
+    # Loops and limits are measured by the tests; here every sender is a busy one.
+    os.environ["MAIL_NEW_TICKETS_PER_SENDER_HOUR"] = "1000000"
+    os.environ["MAIL_MESSAGES_PER_SENDER_HOUR"] = "1000000"
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def desk(contacts: int):
+    """A provider, priorities, a 24x7 plan, 20 organisations with domains and contacts."""
+    from tierdesk.accounts.models import (
+        Agent,
+        Contact,
+        Organisation,
+        OrganisationDomain,
+        Provider,
+        User,
+    )
+    from tierdesk.sla.models import BusinessCalendar, Plan
+    from tierdesk.tickets.models import Priority
+
+    Provider.objects.create(name="Helpful IT", support_address="support@helpful.test",
+                            time_zone="Europe/Madrid", languages=["en", "es"])
+    for rank, code in enumerate(["critical", "high", "medium", "low", "request"], start=1):
+        Priority.objects.create(code=code, name=code.title(), rank=rank)
+    week = {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    cal = BusinessCalendar.objects.create(code="always", name="24x7",
+                                          spec={"timezone": "UTC", "hours": week})
+    targets = {"first_response": {"critical": 60, "high": 120, "medium": 480, "low": 1440,
+                                  "request": 2880},
+               "resolution": {"critical": 480, "high": 1440, "medium": 4320, "low": 7200,
+                              "request": 7200}}
+    plan = Plan.objects.create(code="premium", name="Premium", calendar=cal, targets=targets)
+    orgs = []
+    for i in range(20):
+        org = Organisation.objects.create(name=f"Org {i}", plan=plan)
+        OrganisationDomain.objects.create(organisation=org, domain=f"org{i}.test")
+        orgs.append(org)
+    OrganisationDomain.objects.create(organisation=orgs[0], domain="acme.test")
+    people = []
+    for i in range(contacts):
+        org = orgs[i % len(orgs)]
+        user = User.objects.create_user(f"person{i}@org{org.pk - orgs[0].pk}.test", None,
+                                        full_name=f"Person {i}", language="es" if i % 3 else "en")
+        people.append(Contact.objects.create(user=user, organisation=org))
+    for name in ("alice", "bob"):
+        user = User.objects.create_user(f"{name}@acme.test", None, full_name=name.title())
+        people.append(Contact.objects.create(user=user, organisation=orgs[0]))
+    Agent.objects.create(user=User.objects.create_user("tess@helpful.test", None,
+                                                       full_name="Tess Tier1"))
+    return people
+
+
+def grow(target: int, people, at: datetime) -> None:
+    """Bulk-load tickets (with their created event, SLA rows and opening mail) up to `target`."""
+    from tierdesk.mail.models import InboundMessage
+    from tierdesk.sla.models import TicketSLA
+    from tierdesk.tickets.models import Priority, Ticket, TicketCounter, TicketEvent
+
+    have = Ticket.objects.count()
+    medium = Priority.objects.get(code="medium")
+    counter, _ = TicketCounter.objects.get_or_create(pk=1)
+    number = counter.last
+    batch = 5000
+    while have < target:
+        n = min(batch, target - have)
+        tickets = []
+        for _ in range(n):
+            number += 1
+            requester = people[number % len(people)]
+            tickets.append(Ticket(number=number, organisation_id=requester.organisation_id,
+                                  requester=requester, subject=f"Seeded {number}",
+                                  description="Seeded.", priority=medium, channel="email",
+                                  created_at=at, updated_at=at, status="open"))
+        Ticket.objects.bulk_create(tickets, batch_size=1000)
+        tickets = list(Ticket.objects.filter(number__gt=number - n).order_by("number"))
+        TicketEvent.objects.bulk_create([TicketEvent(
+            ticket=t, code="created", at=at, is_public=True, body="Seeded.",
+            payload={"by": "contact", "priority": "medium", "channel": "email"}) for t in tickets],
+            batch_size=1000)
+        TicketSLA.objects.bulk_create([TicketSLA(
+            ticket=t, target="first_response", state="running", elapsed_seconds=0,
+            target_seconds=28800, due_at=at + timedelta(hours=8), plan_version=1,
+            calendar_version=1, computed_at=at) for t in tickets], batch_size=1000)
+        InboundMessage.objects.bulk_create([InboundMessage(
+            dedupe_key=f"{t.number:064d}", message_id=f"seed-{t.number}@org.test", source="seed",
+            raw=b"Subject: seeded\n\nSeeded.\n", size=24, received_at=at, state="processed",
+            outcome="created", ticket=t) for t in tickets], batch_size=1000)
+        have += n
+    TicketCounter.objects.filter(pk=1).update(last=number)
+
+
+class Mix:
+    """Realistic messages, each one new (its own Message-ID), from the fixtures."""
+
+    NEW = ["gmail_new_en.eml", "gmail_new_es.eml", "outlook_new_en.eml", "apple_new_en.eml",
+           "thunderbird_new_es_latin1.eml", "gmail_inline_image.eml", "gmail_attachment_pdf.eml",
+           "html_only_es.eml", "outlook_forward_attachment.eml", "apple_attachment_no_name.eml"]
+    REPLIES = ["gmail_reply_en.eml", "gmail_reply_es.eml", "outlook_reply_es.eml",
+               "thunderbird_reply_en.eml", "apple_reply_es.eml", "bottom_post_reply.eml"]
+    AUTO = ["outlook_auto_reply.eml", "outlook_auto_reply_es.eml", "outlook_read_receipt.eml"]
+    BOUNCES = ["bounce_postfix.eml", "bounce_exchange_ndr.eml"]
+
+    def __init__(self, people, seed: int = 1) -> None:
+        self.rng = random.Random(seed)
+        self.raw = {p.name: p.read_bytes() for p in FIXTURES.glob("*.eml")}
+        self.people = people
+        self.serial = 0
+        self.sent: list[bytes] = []
+
+    def _unique(self, raw: bytes) -> bytes:
+        self.serial += 1
+        tag = f"bench{self.serial:08d}-{self.rng.random():.12f}".encode()
+        for old in (b"Message-ID: <", b"Message-Id: <"):
+            raw = raw.replace(old, old + tag + b".", 1)
+        return raw
+
+    def message(self, *, first: int, last: int) -> bytes:
+        roll = self.rng.random()
+        person = self.rng.choice(self.people).user.email.encode()
+        if roll < 0.10 and self.sent:
+            return self.rng.choice(self.sent)  # a duplicate (re-fetch, or two mailboxes)
+        if roll < 0.55:
+            raw = self.raw[self.rng.choice(self.NEW)]
+            raw = raw.replace(b"alice@acme.test", person).replace(b"bob@acme.test", person)
+        elif roll < 0.85:
+            # A reply by the ticket's requester (grow() gave ticket n to people[n % len(people)]).
+            number = self.rng.randint(first, last)
+            requester = self.people[number % len(self.people)].user.email.encode()
+            raw = self.raw[self.rng.choice(self.REPLIES)].replace(b"100001", str(number).encode())
+            raw = raw.replace(b"alice@acme.test", requester).replace(b"bob@acme.test", requester)
+        elif roll < 0.95:
+            raw = self.raw[self.rng.choice(self.AUTO)].replace(b"100001", str(
+                self.rng.randint(first, last)).encode())
+        else:
+            raw = self.raw[self.rng.choice(self.BOUNCES)].replace(b"100001", str(
+                self.rng.randint(first, last)).encode())
+        raw = self._unique(raw)
+        self.sent.append(raw)
+        return raw
+
+
+def run(door: str, messages: list[bytes]) -> tuple[float, float, dict[str, int]]:
+    """(wall seconds, CPU seconds of this process, states) for one door."""
+    from tierdesk.mail import inbound
+    from tierdesk.mail.models import InboundMessage
+
+    states: dict[str, int] = {}
+    cpu = time.process_time()
+    started = time.perf_counter()
+    if door == "ingest":
+        for raw in messages:
+            row = inbound.ingest(raw, source="bench")
+            states[row.state] = states.get(row.state, 0) + 1
+    else:
+        for i in range(0, len(messages), 50):
+            chunk = messages[i:i + 50]
+            for raw, (row, _created) in zip(chunk, inbound.receive_many(chunk, source="bench"),
+                                            strict=True):
+                if row.state == InboundMessage.State.RECEIVED:
+                    row.raw = raw  # as imap.poll does: the bytes are in hand
+                    row = inbound.process(row)
+                states[row.state] = states.get(row.state, 0) + 1
+    return time.perf_counter() - started, time.process_time() - cpu, states
+
+
+@contextmanager
+def actions_stubbed(rng: random.Random):
+    """The ticket actions replaced by look-ups of existing rows: what the mail path costs by itself.
+
+    Everything else runs as in production: raw bytes stored and committed, parsing,
+    quote stripping, routing (its queries included), the message's final state."""
+    from tierdesk.tickets import actions
+    from tierdesk.tickets.models import Ticket, TicketEvent
+
+    pool = list(Ticket.objects.order_by("-pk").values_list("pk", flat=True)[:500])
+    tickets = Ticket.objects.in_bulk(pool)
+    events = {e.ticket_id: e for e in TicketEvent.objects.filter(ticket_id__in=pool, code="created")}
+
+    def create_ticket(*, actor, new, at=None):
+        return tickets[rng.choice(pool)]
+
+    def event_of(*, ticket, **kwargs):
+        return events.get(ticket.pk) or TicketEvent.objects.filter(ticket=ticket).first()
+
+    saved = {n: getattr(actions, n) for n in ("create_ticket", "add_reply", "add_internal_note")}
+    actions.create_ticket = create_ticket  # type: ignore[assignment]
+    actions.add_reply = event_of  # type: ignore[assignment]
+    actions.add_internal_note = event_of  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(actions, name, fn)
+
+
+def parse_only(messages: list[bytes]) -> float:
+    from tierdesk.mail import parse
+    from tierdesk.mail.quotes import strip_quotes
+
+    started = time.perf_counter()
+    for raw in messages:
+        mail = parse.parse(raw)
+        strip_quotes(mail.text)
+        parse.dedupe_key(raw)
+    return time.perf_counter() - started
+
+
+def actions_only(people, n: int, *, first: int, last: int) -> float:
+    """The ticket actions by themselves (no mail): what any channel pays."""
+    from tierdesk.tickets import actions
+    from tierdesk.tickets.models import Ticket
+
+    rng = random.Random(3)
+    started = time.perf_counter()
+    for i in range(n):
+        person = rng.choice(people)
+        if i % 5 < 3:
+            actions.create_ticket(actor=None, new=actions.NewTicket(
+                requester=person, subject="Bench", description="Bench.", channel="email"))
+        else:
+            ticket = Ticket.objects.select_related("organisation").get(
+                number=rng.randint(first, last))
+            actions.add_reply(actor=ticket.requester.user, ticket=ticket, body="Bench reply.",
+                              via="email")
+    return time.perf_counter() - started
+
+
+def calibration() -> float:
+    """Milliseconds for a fixed piece of pure Python (best of 5; lower is faster): how fast
+    this machine ran, shared as it may be, when the figures were taken — to compare runs."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        total = 0
+        for i in range(300_000):
+            total += i % 7
+        best = min(best, time.perf_counter() - started)
+    return 1000 * best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--contacts", type=int, default=400)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    with tempfile.TemporaryDirectory(prefix="tierdesk-bench-mail-") as var:
+        setup_django(var)
+        from django.db import connection
+
+        people = desk(args.contacts)
+        at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        print(f"# Tierdesk inbound mail benchmark — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+        print(f"# {platform.node()}: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+              f"Python {platform.python_version()}, SQLite {connection.Database.sqlite_version}, "
+              f"load average {os.getloadavg()[0]:.1f}, pure-Python calibration {calibration():.0f} ms")
+        print(f"# {args.messages} messages per run; the mix is in the docstring\n")
+        print("msg/s and ms/msg are wall-clock; CPU ms/msg is this process's CPU time, which the "
+              "other loads of a shared machine do not inflate.\n")
+        print("| tickets before | what runs | door | msg/s | ms/msg | CPU ms/msg | states |")
+        print("|---:|---|---|---:|---:|---:|---|")
+        mix = Mix(people)
+        from tierdesk.tickets.models import Ticket
+
+        for size in sizes:
+            grow(size, people, at)
+            first, last = 100001, 100000 + size  # the bulk-loaded ones
+            for what in ("everything", "mail path alone"):
+                for door in ("ingest", "imap-batch"):
+                    messages = [mix.message(first=first, last=last) for _ in range(args.messages)]
+                    before = Ticket.objects.count()
+                    if what == "everything":
+                        elapsed, cpu, states = run(door, messages)
+                    else:
+                        with actions_stubbed(random.Random(size)):
+                            elapsed, cpu, states = run(door, messages)
+                    shown = ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
+                    print(f"| {before:,} | {what} | {door} | {len(messages) / elapsed:,.0f} | "
+                          f"{1000 * elapsed / len(messages):.2f} | {1000 * cpu / len(messages):.2f} | "
+                          f"{shown} |", flush=True)
+        sample = [mix.message(first=first, last=last) for _ in range(args.messages)]
+        cpu = time.process_time()
+        parse_s = parse_only(sample)
+        cpu = time.process_time() - cpu
+        print(f"\nparse + strip quotes + dedupe key alone: {1000 * parse_s / len(sample):.2f} ms/msg "
+              f"wall, {1000 * cpu / len(sample):.2f} ms/msg CPU ({len(sample) / cpu:,.0f} msg/s a core)")
+        n = max(args.messages // 2, 100)
+        cpu = time.process_time()
+        act_s = actions_only(people, n, first=first, last=last)
+        cpu = time.process_time() - cpu
+        print(f"ticket actions alone, any channel (60% create_ticket, 40% add_reply, with every "
+              f"subscriber: SLA, automation, reports, webhooks, outbound mail): "
+              f"{1000 * act_s / n:.2f} ms/action wall, {1000 * cpu / n:.2f} ms CPU ({n / cpu:,.0f}/s a core)")
+
+
+if __name__ == "__main__":
+    main()

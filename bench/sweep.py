@@ -1,0 +1,236 @@
+"""Benchmark of the SLA sweep on PostgreSQL: 1,000,000 open tickets, 1,000 of them due.
+
+Run from the repository root, with a PostgreSQL the tierdesk role may create
+databases on (``source .ci/services.sh && start_postgres`` gives one):
+
+    TIERDESK_TEST_PG_URL=postgres://tierdesk:tierdesk@127.0.0.1:5432/tierdesk \\
+        .venv/bin/python bench/sweep.py [--tickets 1000000] [--due 1000] [--repeat 5]
+
+1. Creates a database of its own (``<name>_bench_sweep``, dropped first), migrates
+   it, installs the default policy and its rules, and opens two template tickets
+   through the actions on the 24x7 plan (medium: first response in 2 hours): one
+   opened 3 hours ago (its first response is past due: the sweep announces the
+   breach) and one opened now (nothing due for 90 minutes).
+2. Clones them with INSERT ... SELECT generate_series — tickets, their `created`
+   events, SLA rows and alarms — into `--due` due tickets and the rest not due.
+3. Times, each `--repeat` times (median and worst reported):
+   - a sweep with nothing due (`now` before every deadline);
+   - stage 1 of a sweep with `--due` tickets due (claim, record, reschedule),
+     and once its stage 2 (tell the people, apply the rules) for the same steps;
+   and resets the due tickets between runs. Both with every app's hook
+   subscribers (what production runs) and with the automation's alone (the
+   sweep's own cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def bench_url(base: str) -> tuple[str, str]:
+    parts = urlsplit(base)
+    name = parts.path.lstrip("/") + "_bench_sweep"
+    return urlunsplit(parts._replace(path="/" + name)), name
+
+
+def recreate_database(base: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def columns(cursor, table: str) -> list[str]:
+    cursor.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                   "ORDER BY ordinal_position", [table])
+    return [r[0] for r in cursor.fetchall()]
+
+
+def clone(cursor, table: str, *, where: str, n: int, replace: dict[str, str],
+          params: list | None = None) -> None:
+    """INSERT n copies of the rows matching `where`, with `replace` expressions (g = 1..n)."""
+    cols = [c for c in columns(cursor, table) if c != "id"]
+    select = ", ".join(replace.get(c, f"t.{c}") for c in cols)
+    cursor.execute(f"INSERT INTO {table} ({', '.join(cols)}) SELECT {select} "
+                   f"FROM {table} t, generate_series(1, {n}) g WHERE {where}", params or [])
+
+
+def populate(total: int, due: int, now: datetime) -> dict:
+    from django.db import connection, transaction
+
+    from bench.bulk import make_desk
+    from tierdesk.sla.models import Plan
+    from tierdesk.tickets import actions
+    from tierdesk.tickets.models import Priority
+
+    desk = make_desk(organisations=4, contacts_per_org=2)
+    contact = desk.contacts[0]
+    contact.organisation.plan = Plan.objects.get(code="24x7")  # medium: first response 2 h
+    contact.organisation.save()
+    medium = Priority.objects.get(code="medium")
+    late = actions.create_ticket(actor=None, at=now - timedelta(hours=3), new=actions.NewTicket(
+        requester=contact, subject="Due", description="due", priority=medium))
+    fresh = actions.create_ticket(actor=None, at=now, new=actions.NewTicket(
+        requester=contact, subject="Not due", description="not due", priority=medium))
+    t0 = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SELECT max(number) FROM tickets_ticket")
+        base = cur.fetchone()[0]
+        for template, n, offset in ((late, due, 0), (fresh, total - due, due)):
+            cur.execute("SELECT max(id) FROM tickets_ticket")
+            first_id = cur.fetchone()[0] + 1
+            clone(cur, "tickets_ticket", where="t.id = %s", n=n, params=[template.pk],
+                  replace={"number": f"{base + offset} + g", "subject": "'Bench ' || g"})
+            # The clones got ids first_id .. first_id + n - 1, in g order.
+            clone(cur, "tickets_ticketevent", where="t.ticket_id = %s", n=n, params=[template.pk],
+                  replace={"ticket_id": f"{first_id - 1} + g"})
+            clone(cur, "sla_ticketsla", where="t.ticket_id = %s", n=n, params=[template.pk],
+                  replace={"ticket_id": f"{first_id - 1} + g"})
+            clone(cur, "automation_alarm", where="t.ticket_id = %s", n=n, params=[template.pk],
+                  replace={"ticket_id": f"{first_id - 1} + g"})
+    with connection.cursor() as cur:
+        for table in ("tickets_ticket", "tickets_ticketevent", "sla_ticketsla",
+                      "automation_alarm"):
+            cur.execute(f"ANALYZE {table}")
+        cur.execute("SELECT count(*) FROM tickets_ticket WHERE status NOT IN ('resolved', 'closed')")
+        open_count = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM tickets_ticket WHERE next_due_at <= %s", [now])
+        due_count = cur.fetchone()[0]
+    return {"populate_s": time.perf_counter() - t0, "open": open_count, "due": due_count}
+
+
+def snapshot(now: datetime) -> tuple[list, list]:
+    """The due tickets' deadlines and alarms, to put back between runs."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT id, next_due_at FROM tickets_ticket WHERE next_due_at <= %s", [now])
+        due = cur.fetchall()
+        cur.execute("SELECT ticket_id, at FROM automation_alarm WHERE at <= %s", [now])
+        alarms = cur.fetchall()
+    return due, alarms
+
+
+def reset(saved: tuple[list, list]) -> None:
+    """Undo a sweep: drop what it wrote and put the due tickets' deadlines back."""
+    from django.db import connection, transaction
+
+    due, alarms = saved
+    with transaction.atomic(), connection.cursor() as cur:
+        for table in ("automation_firing", "notifications_notification",
+                      "notifications_outboxmessage"):
+            cur.execute(f"DELETE FROM {table}")
+        cur.execute("DELETE FROM tickets_ticketevent WHERE code IN "
+                    "('sla_warning', 'sla_breached', 'auto_escalated', 'automation_failed')")
+        cur.executemany("UPDATE tickets_ticket SET next_due_at = %s WHERE id = %s",
+                        [(at, pk) for pk, at in due])
+        cur.executemany("UPDATE automation_alarm SET at = %s WHERE ticket_id = %s",
+                        [(at, pk) for pk, at in alarms])
+
+
+def timed(fn, repeat: int) -> list[float]:
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def load_average() -> str:
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "?"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tickets", type=int, default=1_000_000)
+    parser.add_argument("--due", type=int, default=1_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--url", default=os.environ.get("TIERDESK_TEST_PG_URL", ""))
+    args = parser.parse_args()
+    if not args.url.startswith("postgres"):
+        sys.exit("Give a PostgreSQL URL (--url or TIERDESK_TEST_PG_URL).")
+    url, name = bench_url(args.url)
+    recreate_database(args.url, name)
+    os.environ.update(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="tierdesk.settings",
+                      HUEY_IMMEDIATE="true", EMAIL_URL="dummymail://", LOG_LEVEL="WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from tierdesk.automation import sweeps
+
+    call_command("migrate", verbosity=0)
+    now = datetime.now(UTC).replace(microsecond=0)
+    facts = populate(args.tickets, args.due, now)
+    print(f"populated {facts['open']:,} open tickets, {facts['due']:,} due, "
+          f"in {facts['populate_s']:.0f} s")
+
+    # Before the due tickets' first warning (1 h 30 ago) nothing at all is due.
+    idle = timed(lambda: sweeps.sweep(now=now - timedelta(hours=2, minutes=50), follow=False),
+                 args.repeat)
+    saved = snapshot(now)
+    from tierdesk.tickets import hooks
+
+    everyone = list(hooks._subscribers)
+    results = {}
+    for label, subscribers in (("every app's hooks", everyone),
+                               ("automation's hook only", [s for s in everyone
+                                                           if s[0] == "automation"])):
+        hooks._subscribers = subscribers
+        stage1, stage2, steps, cpu = [], [], [], []
+        for run in range(args.repeat):
+            reset(saved)
+            t0, c0 = time.perf_counter(), time.process_time()
+            report = sweeps.sweep(now=now, follow=False)
+            stage1.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+            steps.append(report.steps)
+            if run == 0:  # stage 2 is slow: once per configuration
+                t0 = time.perf_counter()
+                sweeps.follow_up(report.claimed, now=now)
+                stage2.append(time.perf_counter() - t0)
+        results[label] = (stage1, stage2, steps[-1], cpu)
+    hooks._subscribers = everyone
+
+    def fmt(xs: list[float]) -> str:
+        return f"median {statistics.median(xs) * 1000:.0f} ms, worst {max(xs) * 1000:.0f} ms"
+
+    git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                         cwd=ROOT).stdout.strip()
+    with django.db.connection.cursor() as cur:
+        cur.execute("SHOW server_version")
+        pg = cur.fetchone()[0]
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, PostgreSQL {pg}, commit {git}, "
+          f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"command: {' '.join(sys.argv)}")
+    print(f"sweep, nothing due ({facts['open']:,} open): {fmt(idle)}")
+    names = ", ".join(n for n, _f in everyone)
+    print(f"hook subscribers: {names}")
+    print(f"load average at the end: {load_average()}")
+    for label, (stage1, stage2, steps, cpu) in results.items():
+        print(f"[{label}] sweep stage 1, {args.due:,} due: {fmt(stage1)}; CPU of this "
+              f"process median {statistics.median(cpu) * 1000:.0f} ms  (steps {steps})")
+        print(f"[{label}] sweep stage 2 (notify, rules) for those steps: {fmt(stage2)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Tokens: hashed, scoped, revocable, throttled; made in the admin or on the command line."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from tierdesk.api import tokens
+from tierdesk.api.models import ApiToken
+
+
+def test_without_a_valid_token_the_answer_is_401(api, people):
+    r = APIClient().get("/api/v1/tickets/")
+    assert r.status_code == 401 and r["Content-Type"] == "application/problem+json"
+    assert r["WWW-Authenticate"].startswith("Bearer")
+    assert r.json()["type"] == "/api/problems/not_authenticated"
+    for header in ("Bearer nope", "Bearer tdk_abc_def", "Bearer a b"):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=header)
+        assert client.get("/api/v1/tickets/").status_code == 401, header
+
+
+def test_only_the_hash_is_kept_and_revoking_stops_the_token(api, people):
+    issued = tokens.issue_token(user=people.alice.user, name="RMM", scopes=["read"])
+    assert issued.secret.startswith(f"tdk_{issued.token.prefix}_")
+    row = ApiToken.objects.get(pk=issued.token.pk)
+    assert issued.secret.split("_", 2)[2] not in (row.secret_hash, row.prefix)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+    assert client.get("/api/v1/me/").status_code == 200
+    assert ApiToken.objects.get(pk=row.pk).last_used_at is not None
+    tampered = APIClient()
+    tampered.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret[:-1]}x")
+    assert tampered.get("/api/v1/me/").status_code == 401
+    tokens.revoke_token(row)
+    r = client.get("/api/v1/me/")
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]
+    people.bob.user.is_active = False
+    people.bob.user.save()
+    with pytest.raises(Exception, match="not active"):
+        tokens.issue_token(user=people.bob.user, name="x", scopes=["read"])
+
+
+def test_scopes_narrow_what_a_token_may_do(api, ticket):
+    reader = api("tess", scopes=["read"])
+    assert reader.get(f"/api/v1/tickets/{ticket.reference}/").status_code == 200
+    r = reader.post(f"/api/v1/tickets/{ticket.reference}/replies/", {"body": "hi"}, format="json")
+    assert r.status_code == 403 and "“write”" in r.json()["detail"]
+    writer = api("alice", scopes=["write"])
+    assert writer.get("/api/v1/tickets/").status_code == 403
+    # A scope never widens a role: a customer's write token still cannot resolve.
+    r = api("alice").post(f"/api/v1/tickets/{ticket.reference}/resolve/",
+                          {"code": "fixed", "note": "x"}, format="json")
+    assert r.status_code == 403
+
+
+def test_throttled_per_token_with_retry_after(api, people):
+    issued = tokens.issue_token(user=people.alice.user, name="tight", scopes=["read"],
+                                rate_per_minute=3)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {issued.secret}")
+    assert [client.get("/api/v1/me/").status_code for _ in range(3)] == [200, 200, 200]
+    r = client.get("/api/v1/me/")
+    assert r.status_code == 429 and r.json()["type"] == "/api/problems/throttled"
+    assert 0 < int(r["Retry-After"]) <= 60
+    # Another token of the same person has its own budget.
+    assert api("alice").get("/api/v1/me/").status_code == 200
+
+
+def test_last_used_is_written_at_most_once_a_minute(people):
+    from tierdesk.lib import clock
+
+    issued = tokens.issue_token(user=people.tess.user, name="x", scopes=["read"])
+    t0 = clock.now()
+    assert tokens.authenticate(issued.secret, now=t0).last_used_at == t0
+    assert tokens.authenticate(issued.secret, now=t0 + timedelta(seconds=30)).last_used_at == t0
+    later = t0 + timedelta(minutes=2)
+    assert tokens.authenticate(issued.secret, now=later).last_used_at == later
+
+
+def test_command_makes_lists_and_revokes_tokens(people):
+    out, err = io.StringIO(), io.StringIO()
+    call_command("api", "token", "create", "TESS@helpful.test", "--name", "RMM",
+                 "--scope", "read", stdout=out, stderr=err)
+    secret = out.getvalue().strip()
+    token = tokens.authenticate(secret)
+    assert token is not None and token.scopes == ["read"] and token.name == "RMM"
+    out = io.StringIO()
+    call_command("api", "token", "list", "tess@helpful.test", stdout=out)
+    assert token.prefix in out.getvalue() and "active" in out.getvalue()
+    call_command("api", "token", "revoke", token.prefix, stdout=io.StringIO())
+    assert tokens.authenticate(secret) is None
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="no user"):
+        call_command("api", "token", "create", "nobody@x.test", stdout=io.StringIO())
+
+
+def test_admin_makes_a_token_and_shows_it_once(client, people):
+    from django.contrib.messages import get_messages
+
+    people.max.user.is_superuser = True
+    people.max.user.save()
+    client.force_login(people.max.user)
+    r = client.post("/admin/api/apitoken/add/", {
+        "user": people.tom.user.pk, "name": "PSA sync", "scopes": ["read", "write"]})
+    assert r.status_code == 302, r.content
+    text = " ".join(str(m) for m in get_messages(r.wsgi_request))
+    secret = text.split("again: ")[1].split()[0]
+    token = tokens.authenticate(secret)
+    assert token is not None and token.user == people.tom.user
+    client.get("/admin/api/apitoken/")  # the message is shown on the next page, once
+    assert secret not in client.get(f"/admin/api/apitoken/{token.pk}/change/").content.decode()
+    client.post("/admin/api/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+    assert tokens.authenticate(secret) is None

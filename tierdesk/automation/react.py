@@ -1,0 +1,240 @@
+"""What the automation does when something happens to a ticket.
+
+`on_happened` is a `tickets.hooks` subscriber: it hears the events of every
+action, inside that action's transaction, and
+
+1. takes the built-in steps: warnings and breaches are told to the people on
+   the ticket; a missed committed time-frame is escalated one tier;
+2. applies the rules whose moment this is (new, escalated, customer_escalated,
+   reopened, a target's warning or breach, timeframe_missed) and whose filters
+   match — each in a savepoint, so a rule that fails is logged against the
+   ticket (`automation_failed`) and the others still run;
+3. reacts in turn to what those rules did (a tier raised is an escalation),
+   a few rounds at most;
+4. reschedules the ticket's alarm.
+
+It never lets an exception escape into the action that called it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from tierdesk.accounts.models import Team
+from tierdesk.automation import routing, schedule
+from tierdesk.automation.models import Watcher
+from tierdesk.automation.rules import CompiledRule, matches
+from tierdesk.notifications import recipients
+from tierdesk.notifications.notifier import notify
+from tierdesk.sla.models import TARGET_LABELS
+from tierdesk.tickets import actions
+from tierdesk.tickets.actions.escalation import (
+    SWEEP_CODES,
+    record_automation_failed,
+    record_rule_applied,
+)
+from tierdesk.tickets.hooks import Happened
+from tierdesk.tickets.models import EventCode, Priority, Ticket, TicketEvent
+
+log = logging.getLogger(__name__)
+MAX_ROUNDS = 3
+_REACTIVE = (EventCode.CREATED, EventCode.ESCALATED, EventCode.REOPENED, EventCode.SLA_WARNING,
+             EventCode.SLA_BREACHED, EventCode.TIMEFRAME_MISSED)
+
+
+def moment_of(event: TicketEvent) -> str | None:
+    payload = event.payload or {}
+    if event.code == EventCode.CREATED:
+        return "new"
+    if event.code == EventCode.ESCALATED:
+        return "customer_escalated" if payload.get("kind") == "customer" else "escalated"
+    if event.code == EventCode.REOPENED:
+        return "reopened"
+    if event.code == EventCode.SLA_WARNING:
+        return f"warning:{payload.get('target')}"
+    if event.code == EventCode.SLA_BREACHED:
+        return f"breached:{payload.get('target')}"
+    if event.code == EventCode.TIMEFRAME_MISSED:
+        return "timeframe_missed"
+    return None
+
+
+def on_happened(happened: Happened) -> None:
+    # The sweep's own steps are followed up and rescheduled by the sweep, in bulk.
+    if happened.codes() <= set(SWEEP_CODES):
+        return
+    ticket = happened.ticket
+    at = max(e.at for e in happened.events)
+    events = [e for e in happened.events if e.code in _REACTIVE and e.code not in SWEEP_CODES]
+    if events:
+        try:
+            with transaction.atomic():
+                react(ticket, events, at=at)
+        except Exception as exc:  # never break the action that called us
+            log.exception("automation failed on ticket %s", ticket.pk)
+            _failed(ticket, "automation", exc, at)
+    try:
+        with transaction.atomic():
+            schedule.sync(ticket)
+    except Exception as exc:
+        log.exception("could not reschedule ticket %s", ticket.pk)
+        _failed(ticket, "schedule", exc, at)
+
+
+def react(ticket: Ticket, events: list[TicketEvent], *, at: datetime, rounds: bool = True) -> None:
+    """Built-in steps and the rules of each event's moment. With `rounds`, also react to
+    what that did (inside an action, where nested actions are not dispatched to hooks)."""
+    rules = None
+    for _round in range(MAX_ROUNDS if rounds else 1):
+        last_pk = max(e.pk for e in events)
+        for event in events:
+            moment = moment_of(event)
+            if moment is None:
+                continue
+            builtin(ticket, event, moment, at=at)
+            if rules is None:
+                rules = [r for r in schedule.active_rules() if not r.is_timed]
+            for rule in rules:
+                if rule.moment == moment and matches(rule, ticket):
+                    run_rule(rule, ticket, at=at, key=f"ev{event.pk}", moment=moment)
+        if not rounds:
+            return
+        # What the rules did may itself be a moment (a tier raised is an escalation).
+        events = list(ticket.events.filter(pk__gt=last_pk, code__in=_REACTIVE).order_by("pk"))
+        if not events:
+            return
+
+
+def run_rule(rule: CompiledRule, ticket: Ticket, *, at: datetime, key: str, moment: str) -> bool:
+    """Apply one rule in a savepoint; on failure, log it against the ticket and go on."""
+    try:
+        with transaction.atomic():
+            did = apply(rule, ticket, at=at, key=key)
+            record_rule_applied(ticket=ticket, rule=rule.name, moment=moment, did=did, at=at)
+        return True
+    except Exception as exc:
+        log.warning("rule %r failed on ticket %s: %s", rule.name, ticket.pk, exc)
+        ticket.refresh_from_db()
+        _failed(ticket, f"rule “{rule.name}”", exc, at, rule=rule.pk)
+        return False
+
+
+def _failed(ticket: Ticket, what: str, exc: Exception, at: datetime, **payload) -> None:
+    try:
+        with transaction.atomic():
+            record_automation_failed(ticket=ticket, what=what, error=str(exc) or repr(exc), at=at,
+                                     **payload)
+    except Exception:
+        log.exception("could not even record the failure on ticket %s", ticket.pk)
+
+
+def _reason(rule: CompiledRule) -> str:
+    return _("Rule “%(name)s”") % {"name": rule.name}
+
+
+def apply(rule: CompiledRule, ticket: Ticket, *, at: datetime, key: str) -> list[str]:
+    """Do what the rule says, in order. Returns what was done, for the timeline."""
+    did: list[str] = []
+    for name, value in rule.actions:
+        if name in ("raise_tier", "tier"):
+            tier = min(ticket.tier + 1, 3) if name == "raise_tier" else int(value)
+            if tier != ticket.tier and ticket.is_active:
+                actions.change_tier(actor=None, ticket=ticket, tier=tier, reason=_reason(rule),
+                                    at=at)
+                did.append(f"tier {tier}")
+        elif name in ("escalate_to", "assign_role"):
+            agents = recipients.agents_in_role(value, ticket)
+            if not agents:
+                raise ValueError(f"nobody holds the role {value!r}")
+            agent = agents[0]
+            if ticket.assignee_id != agent.pk:
+                actions.assign(actor=None, ticket=ticket, agent=agent, team=ticket.team,
+                               reason=_reason(rule), at=at)
+                notify(key=key, kind="escalated", recipients=[agent.user], ticket=ticket, at=at,
+                       context={"rule": rule.name})
+            did.append(f"assigned to {agent}")
+        elif name == "assign_team":
+            team = Team.objects.get(name=value)
+            keep = ticket.assignee if ticket.assignee and ticket.assignee.teams.filter(
+                pk=team.pk).exists() else None
+            actions.assign(actor=None, ticket=ticket, agent=keep, team=team,
+                           reason=_reason(rule), at=at)
+            did.append(f"team {team.name}")
+        elif name == "notify":
+            people = recipients.resolve(value, ticket)
+            notify(key=key, kind="rule", recipients=people, ticket=ticket, at=at,
+                   context={"rule": rule.name})
+            did.append("notified " + ", ".join(str(p) for p in people))
+        elif name in ("raise_priority", "priority"):
+            if name == "raise_priority":
+                new = (Priority.objects.filter(is_active=True, rank__lt=ticket.priority.rank)
+                       .order_by("-rank").first())
+            else:
+                new = Priority.objects.get(code=value)
+            if new is not None and new.rank < ticket.priority.rank:
+                actions.change_priority(actor=None, ticket=ticket, priority=new,
+                                        reason=_reason(rule), at=at)
+                did.append(f"priority {new.code}")
+        elif name == "add_watcher":
+            for user in recipients.resolve(value, ticket):
+                Watcher.objects.get_or_create(ticket=ticket, user=user, defaults={"added_at": at})
+                did.append(f"watcher {user}")
+        elif name == "route" and ticket.assignee_id is None and ticket.is_active:
+            routed = routing.route(ticket, at=at)
+            did.append(f"routed to {routed}" if routed else "not routed")
+    return did
+
+
+# --------------------------------------------------------------------------- built-in steps
+
+
+def people_on(ticket: Ticket) -> list:
+    """The assignee and watchers; the team lead when nobody is assigned."""
+    users = [w.user for w in Watcher.objects.select_related("user").filter(ticket=ticket)]
+    if ticket.assignee_id:
+        users.insert(0, ticket.assignee.user)  # type: ignore[union-attr]
+    else:
+        users += recipients.resolve(["team_lead"], ticket)
+    return users
+
+
+def builtin(ticket: Ticket, event: TicketEvent, moment: str, *, at: datetime) -> None:
+    payload = event.payload or {}
+    if event.code in (EventCode.SLA_WARNING, EventCode.SLA_BREACHED) and ticket.is_active:
+        target = payload.get("target", "")
+        kind = "sla_warning" if event.code == EventCode.SLA_WARNING else "sla_breached"
+        due = payload.get("due_at")
+        notify(key=f"ev{event.pk}", kind=kind, recipients=people_on(ticket), ticket=ticket, at=at,
+               context={"target_label": TARGET_LABELS.get(target, target),
+                        "due_at": datetime.fromisoformat(due) if due else None,
+                        "share": round(100 * _share())})
+    elif event.code == EventCode.TIMEFRAME_MISSED and ticket.is_active:
+        _escalate_missed_commitment(ticket, event, at=at)
+
+
+def _share() -> float:
+    from tierdesk.sla.adapter import warning_share
+
+    return warning_share()
+
+
+def _escalate_missed_commitment(ticket: Ticket, event: TicketEvent, *, at: datetime) -> None:
+    """Seed 000: the tier-2 technician's time-frame passed; it goes up in turn."""
+    payload = event.payload or {}
+    new_tier = None
+    if ticket.tier < 3:
+        new_tier = ticket.tier + 1
+        actions.change_tier(actor=None, ticket=ticket, tier=new_tier,
+                            reason=_("The committed resolution time-frame was missed."), at=at)
+        people = recipients.resolve(["team_lead"], ticket)
+    else:
+        people = recipients.resolve(["team_lead", "support_manager"], ticket)
+    due = payload.get("due_at")
+    notify(key=f"ev{event.pk}", kind="timeframe_missed", recipients=people, ticket=ticket, at=at,
+           context={"due_at": datetime.fromisoformat(due) if due else None,
+                    "committed_by": payload.get("committed_by") or "", "new_tier": new_tier})
+

@@ -1,0 +1,109 @@
+"""Routing to the best engineer (seed 003: "The best engineer for your issue will be assigned").
+
+`best_engineer` picks, among the agents who may take the ticket:
+
+1. available, active agents at the ticket's tier (leads included, managers and
+   administrators not), in the ticket's team when it has one;
+2. whose skills cover its category (a skill on a category covers its children;
+   a ticket without a category needs no skill); when nobody's do, agents with
+   no skills recorded (generalists);
+3. inside their working hours now (`Agent.calendar`; none means always);
+4. with the least open work (active tickets assigned to them);
+5. ties: whoever routing served longest ago (round-robin), then the lowest id.
+
+When nobody fits, the answer says which step emptied the list, and `route`
+records it on the ticket (an internal `not_routed` event) and leaves it unassigned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count
+from django.utils.translation import gettext as _
+
+from tierdesk.accounts.models import Agent
+from tierdesk.automation.models import RoutingState
+from tierdesk.notifications.notifier import notify
+from tierdesk.sla.engine import Calendar
+from tierdesk.tickets import actions
+from tierdesk.tickets.actions.escalation import record_not_routed
+from tierdesk.tickets.lifecycle import ACTIVE
+from tierdesk.tickets.models import Category, EventCode, Ticket
+
+ROUTABLE_ROLES = (Agent.Role.AGENT, Agent.Role.TEAM_LEAD)
+_calendars: dict[tuple[int, int], Calendar] = {}
+
+
+@dataclass(frozen=True)
+class Choice:
+    agent: Agent | None
+    reason: str
+
+
+def _working(agent: Agent, at: datetime) -> bool:
+    cal = agent.calendar
+    if cal is None:
+        return True
+    key = (cal.pk, cal.version)
+    calendar = _calendars.get(key)
+    if calendar is None:
+        if len(_calendars) > 256:
+            _calendars.clear()
+        calendar = _calendars[key] = Calendar.from_dict(cal.spec)
+    return calendar.is_open(at)
+
+
+def best_engineer(ticket: Ticket, *, at: datetime) -> Choice:
+    qs = (Agent.objects.select_related("user", "calendar").prefetch_related("skills")
+          .filter(user__is_active=True, is_available=True, tier=ticket.tier,
+                  role__in=ROUTABLE_ROLES))
+    if ticket.team_id:
+        qs = qs.filter(teams=ticket.team_id)
+    candidates = list(qs.order_by("pk"))
+    where = (_(" in team %(team)s") % {"team": ticket.team.name}) if ticket.team else ""
+    if not candidates:
+        return Choice(None, _("no available agent works at tier %(tier)s%(where)s.") % {
+            "tier": ticket.tier, "where": where})
+    if ticket.category is not None:
+        codes = set()
+        node: Category | None = ticket.category
+        while node is not None:
+            codes.add(node.pk)
+            node = node.parent
+        skilled = [a for a in candidates if any(s.pk in codes for s in a.skills.all())]
+        # Agents with no skills recorded are generalists: they take what no specialist can.
+        candidates = skilled or [a for a in candidates if not a.skills.all()]
+        if not candidates:
+            return Choice(None, _("nobody at tier %(tier)s%(where)s has the skill “%(cat)s”.") % {
+                "tier": ticket.tier, "where": where, "cat": ticket.category})
+    candidates = [a for a in candidates if _working(a, at)]
+    if not candidates:
+        return Choice(None, _("the engineers who could take it are outside their working "
+                              "hours."))
+    ids = [a.pk for a in candidates]
+    load = dict(Ticket.objects.filter(assignee_id__in=ids, status__in=list(ACTIVE))
+                .values_list("assignee_id").annotate(n=Count("pk")).values_list("assignee_id", "n"))
+    served = dict(RoutingState.objects.filter(agent_id__in=ids)
+                  .values_list("agent_id", "last_assigned_at"))
+    epoch = datetime.min.replace(tzinfo=at.tzinfo)
+    best = min(candidates, key=lambda a: (load.get(a.pk, 0), served.get(a.pk) or epoch, a.pk))
+    skill = _(" with the skill “%(cat)s”") % {"cat": ticket.category} if ticket.category else ""
+    return Choice(best, _("Routed: tier %(tier)s%(skill)s, working now, %(n)s open tickets.") % {
+        "tier": ticket.tier, "skill": skill, "n": load.get(best.pk, 0)})
+
+
+def route(ticket: Ticket, *, at: datetime) -> Agent | None:
+    """Assign the ticket to the best engineer, or record why nobody fits. Inside an action."""
+    choice = best_engineer(ticket, at=at)
+    if choice.agent is None:
+        record_not_routed(ticket=ticket, reason=choice.reason, at=at)
+        return None
+    actions.assign(actor=None, ticket=ticket, agent=choice.agent, team=ticket.team,
+                   reason=choice.reason, at=at)
+    RoutingState.objects.update_or_create(agent=choice.agent, defaults={"last_assigned_at": at})
+    event = ticket.events.filter(code=EventCode.ASSIGNED).latest("pk")
+    notify(key=f"ev{event.pk}", kind="assigned", recipients=[choice.agent.user], ticket=ticket,
+           at=at, context={"reason": choice.reason})
+    return choice.agent

@@ -1,0 +1,124 @@
+"""When must the sweep next look at a ticket? Deadlines are `Ticket.next_due_at` (the SLA
+adapter keeps it); everything else — warnings, time-based rules, committed
+time-frames — is the `Alarm` of the ticket, recomputed here after every action on
+it and after every sweep of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from tierdesk.automation import rules as rule_lang
+from tierdesk.automation.models import Alarm, EscalationRule, Firing
+from tierdesk.sla import adapter
+from tierdesk.sla.models import TicketSLA
+from tierdesk.tickets.models import EventCode, Ticket, TicketEvent
+
+_compiled: dict[tuple[Any, ...], list[rule_lang.CompiledRule]] = {}
+
+
+def active_rules() -> list[rule_lang.CompiledRule]:
+    """The active rules, compiled once per version of the table (one query per call)."""
+    rows = list(EscalationRule.objects.filter(is_active=True).order_by("position", "pk")
+                .values_list("pk", "name", "when", "then", "updated_at"))
+    key = tuple((pk, updated) for pk, _n, _w, _t, updated in rows)
+    hit = _compiled.get(key)
+    if hit is None:
+        _compiled.clear()
+        hit = _compiled[key] = rule_lang.compile_all((r[0], r[1], r[2], r[3]) for r in rows)
+    return hit
+
+
+def opened_at(ticket: Ticket) -> datetime:
+    """The start of the current cycle: created, or the last reopen."""
+    if not ticket.reopen_count:
+        return ticket.created_at
+    last = (ticket.events.filter(code=EventCode.REOPENED).order_by("-at")
+            .values_list("at", flat=True).first())
+    return last or ticket.created_at
+
+
+def current_commitment(ticket: Ticket, since: datetime) -> TicketEvent | None:
+    return (ticket.events.filter(code=EventCode.TIMEFRAME_COMMITTED, at__gte=since)
+            .select_related("actor").order_by("-at", "-id").first())
+
+
+def fired_steps(ticket: Ticket) -> set[tuple[str, str, int]]:
+    return set(Firing.objects.filter(ticket=ticket).values_list("target", "kind", "cycle"))
+
+
+def rule_instants(ticket: Ticket, timed: list[rule_lang.CompiledRule], *, start: datetime,
+                  due: dict[str, datetime | None]) -> dict[int, datetime]:
+    """rule pk -> when its moment comes for this ticket, for the timed rules that match it."""
+    out: dict[int, datetime] = {}
+    calendar = None
+    for rule in timed:
+        if rule.pk is None or not rule_lang.matches(rule, ticket):
+            continue
+        if calendar is None:
+            calendar = adapter.policy_for(ticket).policy.calendar
+        at = rule_lang.instant(rule, ticket, opened_at=start, due=due, calendar=calendar)
+        if at is not None:
+            out[rule.pk] = at
+    return out
+
+
+def alarm_instant(ticket: Ticket, *, rows: Iterable[Any], fired: set[tuple[str, str, int]],
+                  timed: list[rule_lang.CompiledRule], start: datetime,
+                  commitment: tuple[int, datetime | None] | None) -> datetime | None:
+    """The earliest instant at which a warning, a timed rule or a commitment falls due.
+
+    `rows` are the ticket's SLA rows (anything with target, state, warn_at and
+    due_at); `fired` the steps already taken; `commitment` the current committed
+    time-frame as (event id, due instant).
+    """
+    if not ticket.is_active:
+        return None
+    cycle = ticket.reopen_count
+    candidates: list[datetime] = []
+    due: dict[str, datetime | None] = {}
+    for row in rows:
+        if row.state != TicketSLA.State.RUNNING:
+            continue
+        due[row.target] = row.due_at
+        if (row.warn_at is not None and (row.target, "warning", cycle) not in fired
+                and (row.target, "breach", cycle) not in fired):
+            candidates.append(row.warn_at)
+    if timed:
+        for pk, at in rule_instants(ticket, timed, start=start, due=due).items():
+            if (f"rule:{pk}", "rule", cycle) not in fired:
+                candidates.append(at)
+    if commitment is not None and commitment[1] is not None \
+            and ("timeframe", "missed", commitment[0]) not in fired:
+        candidates.append(commitment[1])
+    return min(candidates) if candidates else None
+
+
+def next_alarm(ticket: Ticket) -> datetime | None:
+    """`alarm_instant` for one ticket, read from the database."""
+    if not ticket.is_active:
+        return None
+    start = opened_at(ticket)
+    commitment = current_commitment(ticket, start)
+    return alarm_instant(
+        ticket, rows=list(TicketSLA.objects.filter(ticket=ticket)), fired=fired_steps(ticket),
+        timed=[r for r in active_rules() if r.is_timed], start=start,
+        commitment=(commitment.pk, commitment_due(commitment)) if commitment else None)
+
+
+def commitment_due(event: TicketEvent) -> datetime | None:
+    return parse_instant(event.payload.get("due_at"))
+
+
+def parse_instant(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def sync(ticket: Ticket) -> datetime | None:
+    """Store the ticket's next alarm; write only when it moved."""
+    at = next_alarm(ticket)
+    current = Alarm.objects.filter(ticket_id=ticket.pk).values_list("at", flat=True).first()
+    if current != at:
+        Alarm.objects.update_or_create(ticket_id=ticket.pk, defaults={"at": at})
+    return at

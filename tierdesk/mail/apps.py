@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class MailConfig(AppConfig):
+    name = "tierdesk.mail"
+    label = "mail"
+    verbose_name = _("Email channel")
+
+    def ready(self) -> None:
+        # Outbound mail hears every action's events inside its transaction
+        # (tickets.hooks), so the actions never import this app.
+        from tierdesk.mail import outbound
+        from tierdesk.tickets import hooks
+
+        hooks.subscribe("mail.outbound", outbound.on_ticket_events)

@@ -1,0 +1,299 @@
+"""Mail to customers about their tickets, queued in the action's transaction.
+
+`on_ticket_events` hears every action (tickets.hooks) and picks at most one
+notice for it — the acknowledgement with the reference and the promised
+response time, a public reply or resolution plan, the resolution with its
+reopen link, a reopening or closing, an escalation, another status change —
+then queues one mail per person (requester and CC contacts, in each one's
+language and time zone) through the notifications outbox, which sends after
+commit with retries. Nothing is sent from here.
+
+Every mail carries:
+- threading headers: its own Message-ID naming the ticket (ids.py), and
+  In-Reply-To/References to the ticket's thread root, so mail clients group a
+  ticket's mail and replies find the ticket;
+- Auto-Submitted (RFC 3834) and X-Auto-Response-Suppress, so well-behaved
+  robots do not answer it; and `answering()` tells us when the action was
+  caused by a machine's mail, whose sender is then never answered.
+
+Extension point: `add_resolution_link(name, fn)` adds a link to the resolution
+mail (the satisfaction survey registers one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import formataddr
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from tierdesk.accounts.models import Provider, User
+from tierdesk.lib.html import text_to_html
+from tierdesk.mail import conf, ids
+from tierdesk.notifications.outbox import enqueue_email
+from tierdesk.tickets.hooks import Happened
+from tierdesk.tickets.models import EventCode, Ticket, TicketEvent
+
+# ------------------------------------------------------------------ inbound context
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """The message whose processing caused the current action."""
+
+    sender: str
+    automated: bool
+    message_id: str
+
+
+_inbound: ContextVar[Inbound | None] = ContextVar("mail_inbound", default=None)
+
+
+@contextmanager
+def answering(facts: Inbound) -> Iterator[None]:
+    token = _inbound.set(facts)
+    try:
+        yield
+    finally:
+        _inbound.reset(token)
+
+
+# ------------------------------------------------------------------- extension point
+
+Link = tuple[str, str]
+ResolutionLink = Callable[[Ticket, User], Link | None]
+_resolution_links: dict[str, ResolutionLink] = {}
+
+
+def add_resolution_link(name: str, fn: ResolutionLink) -> None:
+    """`fn(ticket, recipient)` returns (label, url) or None; called in the recipient's
+    language, inside the resolving action's transaction (so it may write, e.g. a token)."""
+    _resolution_links[name] = fn
+
+
+def remove_resolution_link(name: str) -> None:
+    _resolution_links.pop(name, None)
+
+
+# ------------------------------------------------------------------- which notice
+
+# The first code present in an action's events decides the one notice it sends.
+_ORDER = (
+    (EventCode.CREATED, "created"),
+    (EventCode.RESOLVED, "resolved"),
+    (EventCode.PUBLIC_REPLY, "reply"),
+    (EventCode.RESOLUTION_PLAN_POSTED, "plan"),
+    (EventCode.REOPENED, "reopened"),
+    (EventCode.CLOSED, "closed"),
+    (EventCode.ESCALATED, "escalated"),
+    (EventCode.STATUS_CHANGED, "status"),
+)
+KINDS = tuple(kind for _code, kind in _ORDER)
+
+
+def pick(happened: Happened) -> tuple[str, TicketEvent] | None:
+    for code, kind in _ORDER:
+        event = happened.first(code)
+        if event is None:
+            continue
+        if kind == "escalated":
+            # Up a tier (seed 000: the customer hears of it). The event is internal — it
+            # carries the reason — so the notice says only the tier. Other escalations
+            # (by the customer, by a rule) are the notifications app's to tell.
+            payload = event.payload
+            if payload.get("kind") == "tier" and (payload.get("to") or 0) > (payload.get("from") or 0):
+                return kind, event
+            continue
+        if not event.is_public:
+            continue
+        if kind == "status" and (event.payload.get("from"), event.payload.get("to")) == ("new", "open"):
+            continue  # taking a ticket up is not news; the reply that follows is
+        return kind, event
+    return None
+
+
+def recipients(ticket: Ticket, event: TicketEvent, kind: str) -> list[User]:
+    """The requester and the CC contacts, minus whoever caused it, robots and ourselves."""
+    people = [ticket.requester, *ticket.cc.select_related("user").order_by("pk")]
+    facts = _inbound.get()
+    skip = set(conf.own_addresses())
+    if facts is not None and facts.automated:
+        skip.add(facts.sender)
+    found: dict[int, User] = {}
+    for contact in people:
+        user = contact.user
+        if contact.held_for_review or not user.is_active or not user.email or user.email in skip:
+            continue
+        if kind != "created" and event.actor_id == user.pk:
+            continue  # they know what they did (but the opener still gets the reference)
+        found.setdefault(user.pk, user)
+    return list(found.values())
+
+
+# ----------------------------------------------------------------------- rendering
+
+
+def language_of(user: User | None, provider: Provider, fallback: str = "") -> str:
+    codes = {code for code, _name in settings.LANGUAGES}
+    for candidate in (user.language if user else "", fallback, *(provider.languages or [])):
+        if candidate in codes:
+            return candidate
+    return settings.LANGUAGE_CODE
+
+
+def zone_of(user: User | None, provider: Provider) -> ZoneInfo:
+    for name in ((user.time_zone if user else ""), provider.time_zone, "UTC"):
+        try:
+            return ZoneInfo(name)
+        except (ValueError, KeyError):
+            continue
+    return ZoneInfo("UTC")
+
+
+def portal_url(ticket: Ticket) -> str:
+    try:
+        path = reverse("portal:ticket", args=[ticket.reference])
+    except NoReverseMatch:
+        path = "/"
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def _render(kind: str, context: dict[str, Any], *, language: str,
+            zone: ZoneInfo) -> tuple[str, str]:
+    context = {**context, "tzname": zone.key, "LANGUAGE_CODE": language}
+    with translation.override(language), timezone.override(zone):
+        intro = render_to_string(f"mail/email/{kind}.txt", context).strip()
+        full = {**context, "intro": intro, "body_html": text_to_html(context.get("body") or "")}
+        text = render_to_string("mail/email/frame.txt", full).strip() + "\n"
+        html = render_to_string("mail/email/frame.html", full)
+    return text, html
+
+
+def _headers(provider: Provider, *, message_id: str, thread: list[str], ticket: Ticket | None,
+             auto: str) -> dict[str, str]:
+    sender = formataddr((provider.name, provider.support_address))
+    headers = {
+        "From": sender,
+        "Reply-To": sender,
+        "Message-ID": ids.bracket(message_id),
+        "Auto-Submitted": auto,
+        "X-Auto-Response-Suppress": "OOF, AutoReply",
+    }
+    if thread:
+        # The customer's first mail when the ticket came by mail (the acknowledgement
+        # answers it), else the ticket's root: either way every mail of the ticket
+        # shares an ancestor, which is what clients thread on.
+        headers["In-Reply-To"] = ids.bracket(thread[0])
+        headers["References"] = " ".join(ids.bracket(m) for m in thread)
+    if ticket is not None:
+        headers["X-Tierdesk-Ticket"] = ticket.reference
+    return headers
+
+
+def thread_of(ticket: Ticket, kind: str) -> list[str]:
+    """The Message-IDs a ticket's mail refers to: the customer's first mail, if it came
+    by mail, then the ticket's root."""
+    facts = _inbound.get()
+    if ticket.channel != "email":
+        origin: str | None = None  # opened elsewhere: no customer mail to answer
+    elif kind == "created" and facts is not None:
+        origin = facts.message_id  # this very mail is opening the ticket
+    else:
+        origin = ticket.inbound_messages.filter(outcome="created").values_list(
+            "message_id", flat=True).first()
+    return [m for m in (origin, ids.root(ticket.number)) if m]
+
+
+# ---------------------------------------------------------------------- the hook
+
+
+def on_ticket_events(happened: Happened) -> None:
+    """tickets.hooks subscriber: queue the notice this action calls for, if any."""
+    chosen = pick(happened)
+    if chosen is None:
+        return
+    kind, event = chosen
+    ticket = happened.ticket
+    people = recipients(ticket, event, kind)
+    if not people:
+        return
+    provider = conf.provider()
+    thread = thread_of(ticket, kind)
+    base = {
+        "ticket": ticket, "reference": ticket.reference, "provider": provider,
+        "url": portal_url(ticket), "event": event, "kind": kind,
+        "author": event.actor.get_full_name() if event.actor else provider.name,
+        "body": event.body if kind in ("reply", "plan", "resolved") else "",
+        "marker": True,
+    }
+    if kind == "created":
+        base["promise"] = _promise(ticket)
+    if kind == "escalated":
+        base["tier"] = event.payload.get("to")
+    if kind in ("status", "reopened", "closed"):
+        base["status_code"] = ticket.status
+    subject = f"{'' if kind == 'created' else 'Re: '}[{ticket.reference}] {ticket.subject}"
+    for user in people:
+        language = language_of(user, provider)
+        zone = zone_of(user, provider)
+        context = {**base, "recipient": user,
+                   "is_requester": user.pk == ticket.requester.user_id}
+        with translation.override(language):
+            context["status"] = ticket.get_status_display()
+            if kind == "resolved":
+                context["links"] = _resolution_extras(ticket, user)
+        text, html = _render(kind, context, language=language, zone=zone)
+        message_id = ids.notice(ticket.number, event.pk, user.pk)
+        enqueue_email(key=f"mail:{kind}:{event.pk}:u{user.pk}", to=[user.email], subject=subject,
+                      text=text, html=html, ticket=ticket,
+                      headers=_headers(provider, message_id=message_id, thread=thread,
+                                       ticket=ticket,
+                                       auto="auto-replied" if kind == "created" else "auto-generated"))
+
+
+def _promise(ticket: Ticket) -> datetime | None:
+    from tierdesk.sla.models import TicketSLA
+
+    due = list(TicketSLA.objects.filter(ticket=ticket, target="first_response",
+                                        state=TicketSLA.State.RUNNING)
+               .values_list("due_at", flat=True)[:1])
+    return due[0] if due else None
+
+
+def _resolution_extras(ticket: Ticket, user: User) -> list[Link]:
+    links: list[Link] = [(_("Not solved? Reopen it"), portal_url(ticket) + "#reopen")]
+    for fn in list(_resolution_links.values()):
+        link = fn(ticket, user)
+        if link is not None:
+            links.append(link)
+    return links
+
+
+# ------------------------------------------------------- answers to a sender (no ticket)
+
+
+def answer_sender(*, kind: str, message: Any, to: str, language: str, in_reply_to: str) -> None:
+    """"Not registered" or "too large": one answer to the sender of one inbound message."""
+    provider = conf.provider()
+    user = User.objects.filter(email=to).first()
+    language = language_of(user, provider, fallback=language)
+    context = {"provider": provider, "subject": message.subject, "size": message.size,
+               "limit": conf.max_bytes(), "marker": False, "recipient": user}
+    text, html = _render(kind, context, language=language, zone=zone_of(user, provider))
+    with translation.override(language):
+        subject = _("Re: %(subject)s") % {"subject": message.subject or provider.name}
+    thread = [in_reply_to] if in_reply_to else []
+    enqueue_email(key=f"mail:{kind}:m{message.pk}", to=[to], subject=subject, text=text, html=html,
+                  headers=_headers(provider, message_id=f"tierdesk.{kind}.{message.pk}@"
+                                   f"{conf.message_id_domain()}", thread=thread, ticket=None,
+                                   auto="auto-replied"))

@@ -1,0 +1,260 @@
+"""Where a parsed message goes. Reads only: `inbound` carries the decision out.
+
+The questions, in order (the first answer wins):
+
+1. Is it ours, or no one's? Mail from our own addresses, or carrying one of our
+   own Message-IDs, is ignored; mail with no usable sender is held.
+2. Did a machine write it? Delivery reports are noted on the ticket whose
+   notice bounced; automatic replies are ignored. Other automated mail (lists,
+   monitoring) goes on, but is never answered.
+3. Which ticket does it answer? One of our Message-IDs in In-Reply-To or
+   References, then the reference code in the subject, then a Message-ID of a
+   message that already joined or opened a ticket. A merged ticket leads to the
+   one that carries on. The sender must be allowed to see that ticket.
+4. Who sent it? An agent may answer a ticket; a contact answers or opens one in
+   their organisation; an unknown address in an organisation's domain becomes a
+   contact of it; any other address follows the provider's `unknown_sender`.
+5. Not too much: a sender opening more tickets an hour than allowed, or sending
+   more messages, is held for review — never dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Q
+
+from tierdesk.accounts.models import Contact, Organisation, OrganisationDomain, Provider, User
+from tierdesk.mail import conf, ids
+from tierdesk.mail.models import InboundMessage
+from tierdesk.mail.parse import Automation, ParsedMail
+from tierdesk.tickets.access import parse_reference
+from tierdesk.tickets.models import Ticket
+from tierdesk.tickets.permissions import can_view, is_agent
+
+Reason = InboundMessage.Reason
+
+REPLY = "reply"
+CREATE = "create"
+HOLD = "hold"
+IGNORE = "ignore"
+REFUSE = "refuse"
+NOTE = "note"
+
+_SUBJECT_REF = re.compile(rf"(?<![\w-]){re.escape(settings.TICKET_PREFIX)}-?(\d{{1,18}})(?!\d)", re.I)
+
+
+@dataclass
+class NewContact:
+    """A contact inbound must create before it acts."""
+
+    email: str
+    name: str
+    organisation: Organisation
+    held: bool
+    language: str = ""
+
+
+@dataclass
+class Route:
+    kind: str
+    reason: str = ""
+    ticket: Ticket | None = None
+    actor: User | None = None
+    requester: Contact | None = None
+    new_contact: NewContact | None = None
+    cc: list[Contact] = field(default_factory=list)
+    notice: str = ""       # an answer to send to the sender: "not_registered", "too_large"
+    found_by: str = ""     # how the ticket was found: "header", "subject", "known_message"
+
+
+# ----------------------------------------------------------------------------- ticket
+
+
+def _tickets():
+    # The requester is read again by the notices the action sends: load it now.
+    return Ticket.objects.select_related("organisation", "requester__user")
+
+
+def _live(ticket: Ticket) -> Ticket:
+    """Follow merges to the ticket where the work goes on."""
+    for _ in range(5):
+        if ticket.merged_into_id is None:
+            break
+        ticket = _tickets().get(pk=ticket.merged_into_id)
+    return ticket
+
+
+def find_ticket(mail: ParsedMail) -> tuple[Ticket | None, str]:
+    numbers = [n for n in (ids.ticket_number(m) for m in mail.thread_ids) if n is not None]
+    found_by = "header"
+    if not numbers:
+        found_by = "subject"
+        numbers = [n for n in (parse_reference(m.group(0)) for m in _SUBJECT_REF.finditer(
+            mail.subject)) if n is not None]
+    if numbers:
+        ticket = _tickets().filter(number=numbers[0]).first()
+        if ticket is not None:
+            return _live(ticket), found_by
+    thread = mail.thread_ids[:30]
+    if thread:
+        pk = (InboundMessage.objects.filter(message_id__in=thread, ticket__isnull=False)
+              .order_by("-pk").values_list("ticket_id", flat=True).first())
+        if pk is not None:
+            return _live(_tickets().get(pk=pk)), "known_message"
+    return None, ""
+
+
+# ----------------------------------------------------------------------------- people
+
+
+def find_user(email: str) -> User | None:
+    # Addresses are stored in lower case (UserManager.create_user): an exact,
+    # indexed lookup, flat however many people there are.
+    return (User.objects.select_related("agent", "contact__organisation")
+            .filter(email=email).first())
+
+
+def organisation_for(email: str) -> Organisation | None:
+    """The organisation owning the address's domain or a parent domain (mail.acme.test)."""
+    labels = email.rpartition("@")[2].split(".")
+    candidates = [".".join(labels[i:]) for i in range(len(labels) - 1)]
+    rows = {d.domain: d.organisation for d in OrganisationDomain.objects.select_related(
+        "organisation").filter(domain__in=candidates)}
+    for domain in candidates:  # the most specific first
+        if domain in rows:
+            return rows[domain]
+    return None
+
+
+def watchers(mail: ParsedMail, organisation_id: int, *, exclude: set[str]) -> list[Contact]:
+    """Contacts of the organisation named in To or Cc: they become the ticket's CC."""
+    addresses = {a.email for a in [*mail.to, *mail.cc]} - exclude - conf.own_addresses()
+    if not addresses:
+        return []
+    return list(Contact.objects.select_related("user").filter(
+        user__email__in=addresses, organisation_id=organisation_id, held_for_review=False,
+        user__is_active=True).order_by("pk"))
+
+
+# ----------------------------------------------------------------------------- limits
+
+
+def _recent(email: str, now: datetime) -> Q:
+    return Q(from_address=email, received_at__gte=now - timedelta(hours=1),
+             received_at__lte=now)
+
+
+def sender_load(email: str, now: datetime) -> tuple[bool, bool]:
+    """(too many new tickets, too many messages) from this sender in the last hour.
+
+    One indexed query (from_address, received_at), however many messages there are."""
+    counts = InboundMessage.objects.filter(_recent(email, now)).aggregate(
+        created=Count("pk", filter=Q(outcome=InboundMessage.Outcome.CREATED)),
+        processed=Count("pk", filter=Q(state=InboundMessage.State.PROCESSED)))
+    return (counts["created"] >= conf.new_tickets_per_sender_hour(),
+            counts["processed"] >= conf.messages_per_sender_hour())
+
+
+def recently_refused(email: str, now: datetime) -> bool:
+    """One "not registered" answer a day per address, so two robots cannot ping-pong."""
+    return InboundMessage.objects.filter(
+        from_address=email, state=InboundMessage.State.REFUSED, automated=False,
+        received_at__gte=now - timedelta(days=1), received_at__lte=now,
+    ).exists()
+
+
+def unknown_senders() -> Organisation:
+    """Where contacts held for review wait when no ticket tells their organisation."""
+    from tierdesk.sla.models import Plan
+
+    org = Organisation.objects.filter(name=conf.unknown_senders_organisation()).first()
+    if org is None:
+        # Inactive: nobody in it may open a ticket; the plan is only there because
+        # every organisation has one.
+        org = Organisation.objects.create(
+            name=conf.unknown_senders_organisation(), is_active=False,
+            plan=Plan.objects.order_by("-is_active", "pk")[:1].get())
+    return org
+
+
+# ----------------------------------------------------------------------------- decide
+
+
+def decide(mail: ParsedMail, *, now: datetime, oversized: bool = False,
+           release: bool = False) -> Route:
+    """The route of one message. `release`: an agent let it through; limits do not apply."""
+    sender = mail.sender
+    own = conf.own_addresses()
+    if sender is None:
+        return Route(HOLD, Reason.NO_SENDER)
+    if sender.email in own or ids.ticket_number(mail.message_id) is not None:
+        return Route(IGNORE, Reason.OWN_ADDRESS)
+    if mail.automation == Automation.BOUNCE:
+        return _bounce(mail)
+    if mail.automation == Automation.AUTO_REPLY:
+        return Route(IGNORE, Reason.AUTO_REPLY)
+    ticket, found_by = find_ticket(mail)
+    user = find_user(sender.email)
+    if oversized and not release:
+        known = user is not None and user.is_active and (is_agent(user) or (
+            getattr(user, "contact", None) is not None and not user.contact.held_for_review))
+        return Route(HOLD, Reason.OVERSIZED, ticket=ticket if known else None,
+                     notice="too_large" if known and mail.automation == Automation.HUMAN else "")
+    if user is not None:
+        return _known(mail, user, ticket, found_by, now=now, release=release)
+    organisation = organisation_for(sender.email)
+    if organisation is not None and organisation.is_active:
+        if not release and any(sender_load(sender.email, now)):
+            return Route(HOLD, Reason.RATE_LIMITED)
+        return Route(CREATE, new_contact=NewContact(sender.email, sender.name, organisation,
+                                                    held=False, language=mail.language),
+                     cc=watchers(mail, organisation.pk, exclude={sender.email}))
+    if Provider.current().unknown_sender == Provider.UnknownSender.REFUSE:
+        answer = mail.automation == Automation.HUMAN and not recently_refused(sender.email, now)
+        return Route(REFUSE, Reason.UNKNOWN_SENDER, notice="not_registered" if answer else "")
+    # Held contacts wait in the organisation of the ticket they wrote to, if any.
+    return Route(HOLD, Reason.UNKNOWN_SENDER, new_contact=NewContact(
+        sender.email, sender.name, ticket.organisation if ticket else unknown_senders(),
+        held=True, language=mail.language))
+
+
+def _known(mail: ParsedMail, user: User, ticket: Ticket | None, found_by: str, *,
+           now: datetime, release: bool) -> Route:
+    email = user.email
+    if not user.is_active:
+        return Route(HOLD, Reason.INACTIVE_SENDER)
+    if is_agent(user):
+        if ticket is None:
+            return Route(HOLD, Reason.AGENT_WITHOUT_TICKET)
+        return Route(REPLY, ticket=ticket, actor=user, found_by=found_by)
+    contact: Contact | None = getattr(user, "contact", None)
+    if contact is None:
+        return Route(HOLD, Reason.UNKNOWN_SENDER)
+    if contact.held_for_review:
+        return Route(HOLD, Reason.HELD_CONTACT, ticket=None)
+    if not contact.organisation.is_active:
+        return Route(HOLD, Reason.INACTIVE_SENDER)
+    too_many_tickets, too_many_messages = (False, False) if release else sender_load(email, now)
+    if ticket is not None and can_view(user, ticket):
+        if too_many_messages:
+            return Route(HOLD, Reason.RATE_LIMITED)
+        return Route(REPLY, ticket=ticket, actor=user, requester=contact, found_by=found_by)
+    if too_many_tickets or too_many_messages:
+        return Route(HOLD, Reason.RATE_LIMITED)
+    return Route(CREATE, requester=contact,
+                 cc=watchers(mail, contact.organisation_id, exclude={email}))
+
+
+def _bounce(mail: ParsedMail) -> Route:
+    """A delivery report: note it on the ticket whose notice bounced, answer nothing."""
+    for mid in [*mail.bounced_ids, *mail.thread_ids]:
+        number = ids.ticket_number(mid)
+        if number is not None:
+            ticket = Ticket.objects.filter(number=number).first()
+            if ticket is not None:
+                return Route(NOTE, Reason.BOUNCE, ticket=ticket)
+    return Route(IGNORE, Reason.BOUNCE)

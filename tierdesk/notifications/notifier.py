@@ -1,0 +1,158 @@
+"""`notify`: the one way anything in Tierdesk tells a person something.
+
+Agents get an in-app notification and, unless they chose a digest, an email;
+contacts get an email. Each person's preferences are honoured (email on or
+off, kinds muted, digest), and the mail is written in their language. Every
+write happens in the caller's transaction: in-app rows directly, mail through
+the outbox (sent after commit). A `key` names the occasion, so notifying twice
+for the same one (a retried sweep, two rules naming the same person) tells each
+person once.
+
+Templates: notifications/email/<kind>.subject.txt and <kind>.txt, written with
+gettext ({% blocktranslate %}) so English and Spanish come from one template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone, translation
+
+from tierdesk.accounts.models import Provider, User
+from tierdesk.lib import clock
+from tierdesk.notifications.models import Notification, Preference
+from tierdesk.notifications.outbox import enqueue_email
+
+if TYPE_CHECKING:
+    from tierdesk.tickets.models import Ticket
+
+KINDS = ("sla_warning", "sla_breached", "escalated", "customer_escalated", "timeframe_missed",
+         "not_routed", "assigned", "rule")
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What `notify` did for one person."""
+
+    user: User
+    notification: Notification | None
+    emailed: bool
+
+
+def language_of(user: User) -> str:
+    codes = {code for code, _ in settings.LANGUAGES}
+    if user.language in codes:
+        return user.language
+    languages = Provider.current().languages or [settings.LANGUAGE_CODE]
+    return languages[0] if languages[0] in codes else settings.LANGUAGE_CODE
+
+
+def preference_of(user: User) -> Preference:
+    pref = Preference.objects.filter(user=user).first()
+    return pref or Preference(user=user)
+
+
+def ticket_url(ticket: Ticket, *, agent: bool) -> str:
+    try:
+        path = reverse("console:ticket" if agent else "portal:ticket", args=[ticket.reference])
+    except NoReverseMatch:
+        path = "/"
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def zone_of(user: User | None) -> str:
+    name = (user.time_zone if user is not None else "") or Provider.current().time_zone or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError):
+        return "UTC"
+    return name
+
+
+def render(kind: str, context: dict[str, Any], language: str) -> tuple[str, str, str]:
+    """(subject, text, html) of a kind's templates, in a language and the recipient's zone."""
+    zone = zone_of(context.get("recipient"))
+    context = {**context, "tzname": zone}
+    with translation.override(language), timezone.override(ZoneInfo(zone)):
+        subject = " ".join(render_to_string(f"notifications/email/{kind}.subject.txt",
+                                            context).split())
+        text = render_to_string(f"notifications/email/{kind}.txt", context).strip() + "\n"
+        html = render_to_string("notifications/email/base.html",
+                                {**context, "subject": subject, "text": text})
+    return subject, text, html
+
+
+def notify(*, key: str, kind: str, recipients: Iterable[User], ticket: Ticket | None = None,
+           context: dict[str, Any] | None = None, at: datetime | None = None,
+           email: bool = True) -> list[Sent]:
+    """Tell each recipient about one occasion, named by `key`, once.
+
+    `kind` picks the templates (see KINDS) and is what people mute;
+    `context` is handed to the templates with `ticket`, `url` and `recipient`.
+    """
+    at = at or clock.now()
+    done: list[Sent] = []
+    seen: set[int] = set()
+    for user in recipients:
+        if user.pk in seen or not user.is_active:
+            continue
+        seen.add(user.pk)
+        pref = preference_of(user)
+        if kind in (pref.muted_kinds or []):
+            continue
+        is_agent = getattr(user, "agent", None) is not None
+        ctx = {**(context or {}), "ticket": ticket, "recipient": user,
+               "url": ticket_url(ticket, agent=is_agent) if ticket is not None else settings.SITE_URL}
+        subject, text, html = render(kind, ctx, language_of(user))
+        note = None
+        wants_digest = is_agent and pref.digest != Preference.Digest.OFF
+        if is_agent and pref.in_app:
+            note, created = _in_app(user, key=key, kind=kind, ticket=ticket, title=subject,
+                                    body=text, at=at,
+                                    digested=None if (wants_digest and pref.email) else at)
+            if not created:
+                done.append(Sent(user, note, emailed=False))
+                continue
+        emailed = False
+        if email and pref.email and not wants_digest:
+            enqueue_email(key=f"{key}:u{user.pk}", to=[user.email], subject=subject, text=text,
+                          html=html, ticket=ticket,
+                          headers={"Auto-Submitted": "auto-generated", "X-Tierdesk-Kind": kind})
+            emailed = True
+        done.append(Sent(user, note, emailed))
+    return done
+
+
+def _in_app(user: User, *, key: str, kind: str, ticket: Ticket | None, title: str, body: str,
+            at: datetime, digested: datetime | None) -> tuple[Notification, bool]:
+    try:
+        with transaction.atomic():
+            return Notification.objects.get_or_create(
+                recipient=user, key=key[:200],
+                defaults={"kind": kind, "ticket": ticket, "title": title[:300], "body": body,
+                          "created_at": at, "digested_at": digested})
+    except IntegrityError:  # a concurrent notify for the same occasion won
+        return Notification.objects.get(recipient=user, key=key[:200]), False
+
+
+# --------------------------------------------------------------------------- the inbox
+
+
+def unread(user: User):
+    return Notification.objects.filter(recipient=user, read_at__isnull=True)
+
+
+def mark_read(user: User, ids: Iterable[int] | None = None, *, at: datetime | None = None) -> int:
+    """Mark some (or all) of a user's notifications read; only their own."""
+    qs = unread(user)
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids))
+    return qs.update(read_at=at or timezone.now())

@@ -1,0 +1,191 @@
+"""The outbox: everything that leaves the process is a row first, sent after commit.
+
+`enqueue_email` (and `enqueue_webhook`) write a row inside the caller's
+transaction and, once that commits, queue a task that sends it. A rolled-back
+action therefore sends nothing, and a committed one loses nothing: if the task
+never runs, the SMTP server is down or the worker is killed mid-send, the row
+stays pending and the periodic `retry_outbox` task sends it later, with an
+exponential backoff, until it gives up after `OUTBOX_MAX_ATTEMPTS` (state
+"dead", kept with its last error for an admin to read and retry).
+
+Delivery is at least once: a row is claimed with a conditional UPDATE that
+leases it for `LEASE` (healthchecks' sendalerts), so two workers never send it
+at the same time; a worker killed after the SMTP server accepted a message but
+before the row was marked sent makes it go again after the lease. Every mail
+carries a Message-ID derived from the row, so a receiver can drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.request
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.db.models import F
+
+from tierdesk.lib import clock
+from tierdesk.notifications.models import OutboxMessage
+
+if TYPE_CHECKING:
+    from tierdesk.tickets.models import Ticket
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_CAP = timedelta(hours=6)
+WEBHOOK_TIMEOUT = 10
+
+
+def max_attempts() -> int:
+    return int(getattr(settings, "OUTBOX_MAX_ATTEMPTS", 12))
+
+
+def backoff(attempts: int) -> timedelta:
+    """The wait after the `attempts`-th failure: 1, 2, 4, 8 ... minutes, at most 6 hours."""
+    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+
+
+def enqueue_email(*, key: str, to: Iterable[str], subject: str, text: str, html: str = "",
+                  headers: dict[str, str] | None = None,
+                  ticket: Ticket | None = None,
+                  attachments: Iterable[tuple[str, bytes, str]] = ()) -> OutboxMessage:
+    """Queue one email inside the caller's transaction; sent after it commits.
+
+    `key` names the message for good: queuing the same key again returns the
+    row already there (and changes nothing), so a retried action or a sweep run
+    twice never mails twice. `attachments` are (filename, content, mimetype),
+    kept base64 in the row's JSON `body` (unused by emails) until sent.
+    """
+    import base64
+
+    recipients = [a for a in to if a]
+    if not recipients:
+        raise ValueError("an email needs at least one recipient")
+    files = [{"filename": name, "content_type": mimetype,
+              "content": base64.b64encode(content).decode()} for name, content, mimetype in attachments]
+    return _enqueue(key=key, kind=OutboxMessage.Kind.EMAIL, ticket=ticket, to=recipients,
+                    subject=subject[:300], text=text, html=html, headers=dict(headers or {}),
+                    **({"body": {"attachments": files}} if files else {}))
+
+
+def enqueue_webhook(*, key: str, url: str, body: Any, headers: dict[str, str] | None = None,
+                    ticket: Ticket | None = None) -> OutboxMessage:
+    """Queue one webhook POST (a JSON body) inside the caller's transaction."""
+    return _enqueue(key=key, kind=OutboxMessage.Kind.WEBHOOK, ticket=ticket, url=url, body=body,
+                    headers=dict(headers or {}))
+
+
+def _enqueue(*, key: str, kind: str, ticket: Ticket | None, **fields: Any) -> OutboxMessage:
+    now = clock.now()
+    with transaction.atomic():
+        message, created = OutboxMessage.objects.get_or_create(
+            key=key[:200], defaults={"kind": kind, "ticket": ticket, "created_at": now,
+                                     "next_attempt_at": now, **fields})
+    if created:
+        pk = message.pk
+        transaction.on_commit(lambda: _schedule(pk))
+    return message
+
+
+def _schedule(pk: int) -> None:
+    from tierdesk.notifications.tasks import deliver_message
+
+    try:
+        deliver_message(pk)
+    except Exception:
+        # The queue is down or the immediate send failed: the row is still
+        # pending and the periodic retry will pick it up.
+        log.exception("could not hand outbox message %s to the queue", pk)
+
+
+# --------------------------------------------------------------------------- sending
+
+
+def claim(pk: int, now: datetime) -> OutboxMessage | None:
+    """Take a due message for LEASE; None if it is not due or another worker has it."""
+    claimed = OutboxMessage.objects.filter(
+        pk=pk, state=OutboxMessage.State.PENDING, next_attempt_at__lte=now,
+    ).update(next_attempt_at=now + LEASE, attempts=F("attempts") + 1)
+    if not claimed:
+        return None
+    return OutboxMessage.objects.get(pk=pk)
+
+
+def deliver(pk: int, *, now: datetime | None = None) -> bool:
+    """Send one message if it is due and unclaimed. True when it went out now."""
+    now = now or clock.now()
+    message = claim(pk, now)
+    if message is None:
+        return False
+    try:
+        if message.kind == OutboxMessage.Kind.WEBHOOK:
+            _post(message)
+        else:
+            _send_mail(message)
+    except Exception as exc:  # any failure: keep the row, try again later
+        _failed(message, exc, now)
+        return False
+    OutboxMessage.objects.filter(pk=pk).update(state=OutboxMessage.State.SENT, sent_at=clock.now(),
+                                               last_error="")
+    return True
+
+
+def deliver_due(now: datetime | None = None, *, batch: int = 200) -> int:
+    """Send every pending message whose time has come (the periodic retry). Returns how many went."""
+    now = now or clock.now()
+    ids = list(OutboxMessage.objects.filter(state=OutboxMessage.State.PENDING,
+                                            next_attempt_at__lte=now)
+               .order_by("next_attempt_at", "pk").values_list("pk", flat=True)[:batch])
+    return sum(deliver(pk, now=now) for pk in ids)
+
+
+def _failed(message: OutboxMessage, exc: Exception, now: datetime) -> None:
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    if message.attempts >= max_attempts():
+        log.error("outbox %s (%s): giving up after %d attempts: %s", message.pk, message.key,
+                  message.attempts, error)
+        OutboxMessage.objects.filter(pk=message.pk).update(state=OutboxMessage.State.DEAD,
+                                                           last_error=error)
+        return
+    wait = backoff(message.attempts)
+    log.warning("outbox %s (%s): attempt %d failed, next in %s: %s", message.pk, message.key,
+                message.attempts, wait, error)
+    OutboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=now + wait, last_error=error)
+
+
+def _send_mail(message: OutboxMessage) -> None:
+    headers = dict(message.headers or {})
+    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "tierdesk.localhost"
+    headers.setdefault("Message-ID", f"<outbox-{message.pk}@{domain}>")
+    from_email = headers.pop("From", None) or settings.DEFAULT_FROM_EMAIL
+    mail = EmailMultiAlternatives(subject=message.subject, body=message.text,
+                                  from_email=from_email, to=list(message.to), headers=headers,
+                                  connection=get_connection(fail_silently=False))
+    if message.html:
+        mail.attach_alternative(message.html, "text/html")
+    if isinstance(message.body, dict):  # attachments of enqueue_email
+        import base64
+
+        for f in message.body.get("attachments", []):
+            mail.attach(f["filename"], base64.b64decode(f["content"]), f["content_type"])
+    mail.send()
+
+
+def _post(message: OutboxMessage) -> None:
+    if not message.url.startswith(("https://", "http://")):
+        raise ValueError(f"not an http(s) URL: {message.url!r}")
+    data = json.dumps(message.body).encode()
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
+        message.url, data=data, method="POST",
+        headers={"Content-Type": "application/json", "Idempotency-Key": message.key,
+                 **(message.headers or {})})
+    with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:  # noqa: S310
+        if not 200 <= response.status < 300:
+            raise OSError(f"HTTP {response.status}")

@@ -1,0 +1,653 @@
+"""The reports' figures: SQL aggregations over the measure rows and the surveys.
+
+Every figure is a GROUP BY over `TicketMeasure` (one narrow row per ticket) or
+`SatisfactionSurvey`, filtered by period and dimensions; nothing here loads
+tickets into Python. A report is one query per table: counts with FILTER
+clauses, sums, and percentiles (`aggregates.Percentile`).
+
+Conventions, the same in every table, the CSV and the monthly report:
+
+- The period is the ticket's creation (tickets opened in it), in the
+  provider's time zone; surveys count in the period of the resolution asked about.
+- A target's share met is met / (met + breached); targets still running or
+  paused are "pending" and count in neither. A running target whose due
+  instant has passed is breached, whether or not the sweep has said so yet.
+- Times are business time counted by the SLA clock when the target stopped
+  (pauses excluded: seed 004 leaves third-party time out), shown in hours.
+- Reopen rate: tickets reopened at least once / tickets resolved at least once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
+from django.utils.translation import gettext_lazy as _
+
+from tierdesk.accounts.models import Agent, Organisation, Team
+from tierdesk.sla.models import Plan
+from tierdesk.tickets.models import Category, Channel, Priority
+
+from .aggregates import Percentile
+from .models import (
+    RATING_BY_FACE,
+    KpiTarget,
+    MeasureState,
+    Rating,
+    SatisfactionSurvey,
+    TicketMeasure,
+)
+
+TARGETS = (("fr", "first_response"), ("rp", "resolution_plan"), ("res", "resolution"))
+PERIODS = ("month", "week", "day")
+GROUPS: dict[str, Any] = {
+    "month": _("Month"), "week": _("Week"), "day": _("Day"),
+    "priority": _("Priority"), "category": _("Category"), "organisation": _("Organisation"),
+    "plan": _("Plan"), "tier": _("Tier"), "agent": _("Agent"), "team": _("Team"),
+    "channel": _("Channel"),
+}
+SATISFACTION_GROUPS = ("month", "week", "agent", "team", "organisation", "category", "priority")
+NONE = "none"
+REPORT_WORK_MEM = "64MB"  # per sort or hash of one report query: a million rows' keys fit
+_DIM_FIELD = {"priority": "priority_id", "category": "category_id",
+              "organisation": "organisation_id", "plan": "plan_id", "tier": "tier",
+              "agent": "assignee_id", "team": "team_id", "channel": "channel"}
+
+
+# --------------------------------------------------------------------------- filters
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A period (dates, inclusive, in `zone`) and optional dimensions."""
+
+    start: date
+    end: date
+    zone: str = "UTC"
+    # Each dimension: an id (a code for the channel), or NONE for "not set"
+    # (unassigned, no category, no team), or None for "any".
+    organisation: int | str | None = None
+    plan: int | str | None = None
+    priority: int | str | None = None
+    category: int | str | None = None
+    tier: int | str | None = None
+    agent: int | str | None = None
+    team: int | str | None = None
+    channel: str = ""
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.zone)
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        return (datetime.combine(self.start, time(), self.tz),
+                datetime.combine(self.end + timedelta(days=1), time(), self.tz))
+
+    def dims(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _DIM_FIELD
+                if getattr(self, name) not in (None, "")}
+
+    def measures(self) -> QuerySet[TicketMeasure]:
+        lo, hi = self.bounds()
+        q = Q(created_at__gte=lo, created_at__lt=hi)
+        for name, value in self.dims().items():
+            if value == NONE:
+                q &= Q(**{f"{_DIM_FIELD[name]}__isnull": True})
+            elif name == "category":
+                q &= Q(category_id__in=category_and_below(int(value)))
+            else:
+                q &= Q(**{_DIM_FIELD[name]: value})
+        return TicketMeasure.objects.filter(q)
+
+    def surveys(self) -> QuerySet[SatisfactionSurvey]:
+        lo, hi = self.bounds()
+        q = Q(resolved_at__gte=lo, resolved_at__lt=hi)
+        own = {"organisation": "organisation_id", "agent": "assignee_id", "team": "team_id",
+               "priority": "priority_id"}
+        for name, value in self.dims().items():
+            column = own.get(name) or f"ticket__measure__{_DIM_FIELD[name]}"
+            if value == NONE:
+                q &= Q(**{f"{column}__isnull": True})
+            elif name == "category":
+                q &= Q(category_id__in=category_and_below(int(value)))
+            elif name in own:
+                q &= Q(**{own[name]: value})
+            else:  # plan, tier, channel: the ticket's, through its measure row
+                q &= Q(**{f"ticket__measure__{_DIM_FIELD[name]}": value})
+        return SatisfactionSurvey.objects.filter(q)
+
+    def params(self) -> dict[str, str]:
+        """As query-string parameters (what the filter form reads)."""
+        out = {"start": self.start.isoformat(), "end": self.end.isoformat()}
+        out.update({name: str(value) for name, value in self.dims().items()})
+        return out
+
+    def narrowed(self, group: str, key: Any) -> Filters:
+        """These filters, narrowed to one row of a table grouped by `group`."""
+        if group in PERIODS:
+            start = key if isinstance(key, date) else date.fromisoformat(str(key))
+            end = period_end(group, start)
+            return replace(self, start=max(start, self.start), end=min(end, self.end))
+        if group not in _DIM_FIELD:
+            return self
+        narrowed: dict[str, Any] = {group: NONE if key is None else key}
+        return replace(self, **narrowed)
+
+
+def period_end(granularity: str, start: date) -> date:
+    if granularity == "day":
+        return start
+    if granularity == "week":
+        return start + timedelta(days=6)
+    following = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+    return following - timedelta(days=1)
+
+
+def category_and_below(category_id: int) -> list[int]:
+    ids, frontier = {category_id}, {category_id}
+    while frontier:
+        frontier = set(Category.objects.filter(parent_id__in=frontier)
+                       .values_list("pk", flat=True)) - ids
+        ids |= frontier
+    return sorted(ids)
+
+
+def _key(group: str, zone: ZoneInfo, column: str = "created_at") -> Any:
+    if group == "month":
+        return TruncMonth(column, tzinfo=zone)
+    if group == "week":
+        return TruncWeek(column, tzinfo=zone)
+    if group == "day":
+        return TruncDate(column, tzinfo=zone)
+    return F(_DIM_FIELD[group])
+
+
+def _as_date(value: Any) -> Any:
+    return value.date() if isinstance(value, datetime) else value
+
+
+# --------------------------------------------------------------------------- SLA table
+
+
+@dataclass
+class TargetFigures:
+    met: int = 0
+    breached: int = 0
+    p50: float | None = None  # business seconds
+    p90: float | None = None
+
+    @property
+    def decided(self) -> int:
+        return self.met + self.breached
+
+    @property
+    def share(self) -> float | None:
+        return 100.0 * self.met / self.decided if self.decided else None
+
+
+@dataclass
+class SlaRow:
+    key: Any
+    label: str
+    tickets: int = 0
+    targets: dict[str, TargetFigures] = field(default_factory=dict)
+    paused_customer: int = 0  # business seconds, summed
+    paused_third_party: int = 0
+    resolved: int = 0
+    reopened: int = 0
+    escalated_tier2: int = 0
+    escalated_tier3: int = 0
+    escalated_customer: int = 0
+
+    @property
+    def reopen_rate(self) -> float | None:
+        return 100.0 * self.reopened / self.resolved if self.resolved else None
+
+    @property
+    def breaches(self) -> int:
+        return sum(t.breached for t in self.targets.values())
+
+
+def breached_q(prefix: str, now: datetime) -> Q:
+    return (Q(**{f"{prefix}_state": MeasureState.BREACHED})
+            | Q(**{f"{prefix}_state": MeasureState.RUNNING, f"{prefix}_due_at__lt": now}))
+
+
+def _count_aggregates(now: datetime) -> dict[str, Any]:
+    aggs: dict[str, Any] = {
+        "tickets": Count("pk"),
+        "paused_customer": Sum("paused_customer_seconds"),
+        "paused_third_party": Sum("paused_third_party_seconds"),
+        "resolved": Count("pk", filter=Q(first_resolved_at__isnull=False)),
+        "reopened": Count("pk", filter=Q(reopens__gt=0, first_resolved_at__isnull=False)),
+        "escalated_tier2": Sum("escalations_tier2"),
+        "escalated_tier3": Sum("escalations_tier3"),
+        "escalated_customer": Sum("escalations_customer"),
+    }
+    for prefix, _name in TARGETS:
+        aggs[f"{prefix}_met"] = Count("pk", filter=Q(**{f"{prefix}_state": MeasureState.MET}))
+        aggs[f"{prefix}_breached"] = Count("pk", filter=breached_q(prefix, now))
+    return aggs
+
+
+def _time_aggregates() -> dict[str, Any]:
+    aggs: dict[str, Any] = {}
+    for prefix, _name in TARGETS:
+        aggs[f"{prefix}_p50"] = Percentile(f"{prefix}_seconds", 0.5)
+        aggs[f"{prefix}_p90"] = Percentile(f"{prefix}_seconds", 0.9)
+    return aggs
+
+
+@contextmanager
+def _tuned() -> Iterator[None]:
+    """Room for a report's hash tables and sorts: on PostgreSQL, in memory rather than on disk.
+
+    The default work_mem (4 MB) makes the planner sort a million rows to disk to
+    group them, and the percentiles' sorts spill too; a report is one query at a
+    time from a few people, so it may take more, for its own transaction only.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = %s", [REPORT_WORK_MEM])
+        yield
+
+
+def _sla_row(key: Any, label: str, values: dict[str, Any]) -> SlaRow:
+    row = SlaRow(key=key, label=label, tickets=values["tickets"] or 0,
+                 paused_customer=values["paused_customer"] or 0,
+                 paused_third_party=values["paused_third_party"] or 0,
+                 resolved=values["resolved"] or 0, reopened=values["reopened"] or 0,
+                 escalated_tier2=values["escalated_tier2"] or 0,
+                 escalated_tier3=values["escalated_tier3"] or 0,
+                 escalated_customer=values["escalated_customer"] or 0)
+    for prefix, name in TARGETS:
+        row.targets[name] = TargetFigures(
+            met=values[f"{prefix}_met"] or 0, breached=values[f"{prefix}_breached"] or 0,
+            p50=values.get(f"{prefix}_p50"), p90=values.get(f"{prefix}_p90"))
+    return row
+
+
+def sla_table(filters: Filters, group: str, *, now: datetime, times: bool = True) -> list[SlaRow]:
+    """One row per value of `group` (a period or a dimension), in the group's order.
+
+    Two queries: the counts (a hash aggregate, parallel on PostgreSQL) and, when
+    `times`, the percentiles (ordered-set aggregates sort, so they run apart).
+    """
+    grouped = filters.measures().values(key=_key(group, filters.tz))
+    with _tuned():
+        values: dict[Any, dict[str, Any]] = {
+            _as_date(v["key"]): dict(v) for v in grouped.annotate(**_count_aggregates(now))}
+        if times and values:
+            for v in grouped.annotate(**_time_aggregates()):
+                values[_as_date(v["key"])].update(v)
+    names = labels(group, values)
+    table = [_sla_row(k, names.get(k, str(k)), v) for k, v in values.items()]
+    _sort(group, table, names)
+    return table
+
+
+def sla_totals(filters: Filters, *, now: datetime, kpis: Iterable[KpiTarget] = ()) -> tuple[
+        SlaRow, dict[int, tuple[int, int]]]:
+    """The whole set in one row, and the KPI fractions it answers in the same scan."""
+    kpi_aggs = {}
+    for kpi in kpis:
+        spec = _kpi_fraction(kpi, now)
+        if spec is not None:
+            kpi_aggs[f"k{kpi.pk}_num"], kpi_aggs[f"k{kpi.pk}_den"] = spec
+    measures = filters.measures()
+    with _tuned():
+        values = measures.aggregate(**_count_aggregates(now), **kpi_aggs)
+        if values["tickets"]:
+            values.update(measures.aggregate(**_time_aggregates()))
+    fractions = {kpi.pk: (values[f"k{kpi.pk}_num"] or 0, values[f"k{kpi.pk}_den"] or 0)
+                 for kpi in kpis if f"k{kpi.pk}_num" in values}
+    return _sla_row(None, str(_("All")), values), fractions
+
+
+@dataclass
+class SlaReport:
+    """The SLA page: the table by a group, its totals, the trend, breaches by priority, KPIs."""
+
+    rows: list[SlaRow]
+    totals: SlaRow
+    trend: list[SlaRow]
+    by_priority: list[SlaRow]
+    fractions: dict[int, tuple[int, int]]
+
+
+def sla_report(filters: Filters, group: str, *, now: datetime, trend: str,
+               kpis: Iterable[KpiTarget] = ()) -> SlaReport:
+    """Everything the SLA page shows, in two queries over the measure rows.
+
+    1. Counts and sums grouped by (group, trend period, priority) at once. They
+       add up, so the table, the trend, the priority chart, the totals and the
+       KPI fractions are sums of its few rows (one scan instead of four).
+    2. The percentiles of the group's rows and of the whole: one scan with
+       ROLLUP on PostgreSQL, two queries elsewhere.
+    """
+    kpis = list(kpis)
+    kpi_aggs: dict[str, Any] = {}
+    for kpi in kpis:
+        spec = _kpi_fraction(kpi, now)
+        if spec is not None:
+            kpi_aggs[f"k{kpi.pk}_num"], kpi_aggs[f"k{kpi.pk}_den"] = spec
+    counted = {**_count_aggregates(now), **kpi_aggs}
+    with _tuned():
+        combos: list[dict[str, Any]] = [dict(c) for c in filters.measures().values(
+            g=_key(group, filters.tz), t=_key(trend, filters.tz), p=F("priority_id"))
+            .annotate(**counted)]
+        times, total_times = _percentiles(filters, group) if combos else ({}, {})
+    sums: dict[str, dict[Any, dict[str, Any]]] = {"g": {}, "t": {}, "p": {}}
+    total: dict[str, Any] = dict.fromkeys(counted, 0)
+    for combo in combos:
+        for axis, by in sums.items():
+            row = by.setdefault(_as_date(combo[axis]), dict.fromkeys(counted, 0))
+            for name in counted:
+                row[name] += combo[name] or 0
+        for name in counted:
+            total[name] += combo[name] or 0
+    for key, values in sums["g"].items():
+        values.update(times.get(key, {}))
+    total.update(total_times)
+    fractions = {kpi.pk: (total[f"k{kpi.pk}_num"], total[f"k{kpi.pk}_den"])
+                 for kpi in kpis if f"k{kpi.pk}_num" in total}
+    return SlaReport(rows=_table(group, sums["g"]), totals=_sla_row(None, str(_("All")), total),
+                     trend=_table(trend, sums["t"]), by_priority=_table("priority", sums["p"]),
+                     fractions=fractions)
+
+
+def _table(group: str, values: dict[Any, dict[str, Any]]) -> list[SlaRow]:
+    names = labels(group, values)
+    table = [_sla_row(k, names.get(k, str(k)), v) for k, v in values.items()]
+    _sort(group, table, names)
+    return table
+
+
+def _percentiles(filters: Filters, group: str) -> tuple[dict[Any, dict[str, Any]],
+                                                        dict[str, Any]]:
+    """({group key: percentiles}, percentiles of the whole set)."""
+    grouped = (filters.measures().values(key=_key(group, filters.tz))
+               .annotate(n=Count("pk"), **_time_aggregates()))
+    sql, params = grouped.query.sql_with_params()
+    if connection.vendor == "postgresql" and sql.endswith(" GROUP BY 1"):
+        with connection.cursor() as cursor:
+            cursor.execute(sql.removesuffix(" GROUP BY 1") + " GROUP BY ROLLUP(1)", params)
+            columns = [c.name for c in cursor.description]
+            rows = [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
+        # ROLLUP's grand total has a NULL key, as may the group of tickets without the
+        # dimension (unassigned...): the total is the larger (equal only when both are
+        # the same set of tickets, and then the same figures).
+        total = max((r for r in rows if r["key"] is None), key=lambda r: r["n"])
+        rows.remove(total)
+        return {_as_date(r["key"]): r for r in rows}, total
+    return ({_as_date(v["key"]): dict(v) for v in grouped},
+            filters.measures().aggregate(**_time_aggregates()))
+
+
+def _sort(group: str, table: list[SlaRow], names: dict[Any, str]) -> None:
+    """Periods in time order, priorities by rank, the rest by name; "none" last."""
+    if group in PERIODS:
+        table.sort(key=lambda r: r.key)
+        return
+    ranks: dict[Any, int] = {}
+    if group == "priority":
+        ranks = dict(Priority.objects.filter(pk__in=[r.key for r in table if r.key])
+                     .values_list("pk", "rank"))
+    table.sort(key=lambda r: (r.key is None, ranks.get(r.key, 0), names.get(r.key, "")))
+
+
+# --------------------------------------------------------------------------- KPIs
+
+
+@dataclass
+class KpiFigure:
+    kpi: KpiTarget
+    numerator: int
+    denominator: int
+
+    @property
+    def actual(self) -> float | None:
+        return 100.0 * self.numerator / self.denominator if self.denominator else None
+
+    @property
+    def target(self) -> float:
+        return float(self.kpi.target_percent)
+
+    @property
+    def ok(self) -> bool | None:
+        if self.actual is None:
+            return None
+        return self.actual <= self.target if self.kpi.at_most else self.actual >= self.target
+
+
+def _kpi_fraction(kpi: KpiTarget, now: datetime) -> tuple[Any, Any] | None:
+    """(numerator, denominator) aggregates of a KPI over measure rows; None for survey KPIs."""
+    scope = Q()
+    if kpi.channel:
+        scope &= Q(channel=kpi.channel)
+    if kpi.priority_id:
+        scope &= Q(priority_id=kpi.priority_id)
+    m = KpiTarget.Measure
+    prefix = {m.FIRST_RESPONSE_MET: "fr", m.RESOLUTION_PLAN_MET: "rp",
+              m.RESOLUTION_MET: "res"}.get(kpi.measure)  # type: ignore[call-overload]
+    if prefix is not None:
+        met = Q(**{f"{prefix}_state": MeasureState.MET})
+        return (Count("pk", filter=scope & met),
+                Count("pk", filter=scope & (met | breached_q(prefix, now))))
+    if kpi.measure == m.ANSWERED_NEXT_BUSINESS_DAY:
+        on_time = Q(first_response_at__lte=F("answer_due_at"))
+        late = (Q(first_response_at__gt=F("answer_due_at"))
+                | Q(first_response_at__isnull=True, answer_due_at__lt=now))
+        return Count("pk", filter=scope & on_time), Count("pk", filter=scope & (on_time | late))
+    if kpi.measure == m.REOPEN_RATE:
+        resolved = Q(first_resolved_at__isnull=False)
+        return (Count("pk", filter=scope & resolved & Q(reopens__gt=0)),
+                Count("pk", filter=scope & resolved))
+    return None
+
+
+def kpi_figures(filters: Filters, *, now: datetime,
+                fractions: dict[int, tuple[int, int]] | None = None,
+                kpis: list[KpiTarget] | None = None) -> list[KpiFigure]:
+    """Every active KPI target against its actual figure over the filtered set."""
+    if kpis is None:
+        kpis = list(KpiTarget.objects.filter(is_active=True))
+    if fractions is None:
+        _totals, fractions = sla_totals(filters, now=now, kpis=kpis)
+    figures = []
+    survey_kpis = [k for k in kpis if k.measure == KpiTarget.Measure.SATISFACTION_POSITIVE]
+    survey_values: dict[str, Any] = {}
+    if survey_kpis:
+        aggs = {}
+        for kpi in survey_kpis:
+            scope = Q(rating__isnull=False)
+            if kpi.channel:
+                scope &= Q(ticket__channel=kpi.channel)
+            if kpi.priority_id:
+                scope &= Q(priority_id=kpi.priority_id)
+            aggs[f"k{kpi.pk}_num"] = Count("pk", filter=scope & Q(rating=Rating.POSITIVE))
+            aggs[f"k{kpi.pk}_den"] = Count("pk", filter=scope)
+        survey_values = filters.surveys().aggregate(**aggs)
+    for kpi in kpis:
+        if kpi.pk in fractions:
+            num, den = fractions[kpi.pk]
+        else:
+            num = survey_values.get(f"k{kpi.pk}_num") or 0
+            den = survey_values.get(f"k{kpi.pk}_den") or 0
+        figures.append(KpiFigure(kpi, num, den))
+    return figures
+
+
+# --------------------------------------------------------------------------- satisfaction
+
+
+@dataclass
+class SatisfactionRow:
+    key: Any
+    label: str
+    asked: int = 0
+    positive: int = 0
+    neutral: int = 0
+    negative: int = 0
+
+    @property
+    def answered(self) -> int:
+        return self.positive + self.neutral + self.negative
+
+    @property
+    def response_rate(self) -> float | None:
+        return 100.0 * self.answered / self.asked if self.asked else None
+
+    @property
+    def positive_share(self) -> float | None:
+        return 100.0 * self.positive / self.answered if self.answered else None
+
+    @property
+    def net(self) -> float | None:
+        """Positive minus negative, as a share of the answers (-100 to 100)."""
+        return 100.0 * (self.positive - self.negative) / self.answered if self.answered else None
+
+
+_SURVEY_FIELD = {"agent": "assignee_id", "team": "team_id", "organisation": "organisation_id",
+                 "category": "category_id", "priority": "priority_id"}
+
+
+def _satisfaction_aggregates() -> dict[str, Any]:
+    return {"asked": Count("pk"),
+            "positive": Count("pk", filter=Q(rating=Rating.POSITIVE)),
+            "neutral": Count("pk", filter=Q(rating=Rating.NEUTRAL)),
+            "negative": Count("pk", filter=Q(rating=Rating.NEGATIVE))}
+
+
+def satisfaction_table(filters: Filters, group: str) -> list[SatisfactionRow]:
+    key = (_key(group, filters.tz, "resolved_at") if group in PERIODS
+           else F(_SURVEY_FIELD[group]))
+    qs = (filters.surveys().values(key=key).annotate(**_satisfaction_aggregates())
+          .order_by("key"))
+    with _tuned():
+        rows: list[tuple[Any, Any]] = [(_as_date(v["key"]), v) for v in qs]
+    names = labels(group, [k for k, _v in rows])
+    table = [SatisfactionRow(key=k, label=names.get(k, str(k)), asked=v["asked"],
+                             positive=v["positive"], neutral=v["neutral"],
+                             negative=v["negative"]) for k, v in rows]
+    if group not in PERIODS:
+        table.sort(key=lambda r: (r.key is None, r.label))
+    return table
+
+
+def satisfaction_totals(filters: Filters) -> SatisfactionRow:
+    v = filters.surveys().aggregate(**_satisfaction_aggregates())
+    return SatisfactionRow(key=None, label=str(_("All")), asked=v["asked"] or 0,
+                           positive=v["positive"] or 0, neutral=v["neutral"] or 0,
+                           negative=v["negative"] or 0)
+
+
+def answers(filters: Filters, *, face: str = "",
+            commented: bool = False) -> QuerySet[SatisfactionSurvey]:
+    """The answered surveys behind a satisfaction figure, newest first."""
+    qs = filters.surveys().filter(rating__isnull=False)
+    if face in RATING_BY_FACE:
+        qs = qs.filter(rating=RATING_BY_FACE[face])
+    if commented:
+        qs = qs.exclude(comment="")
+    return qs.select_related("ticket", "organisation", "assignee__user").order_by(
+        "-resolved_at", "-pk")
+
+
+# --------------------------------------------------------------------------- drill-down
+
+
+def _shows(now: datetime) -> dict[str, tuple[Any, Q]]:
+    shows: dict[str, tuple[Any, Q]] = {"tickets": (_("All tickets"), Q())}
+    for prefix, name in TARGETS:
+        shows[f"{prefix}_met"] = (_("%(t)s met") % {"t": _target_label(name)},
+                                  Q(**{f"{prefix}_state": MeasureState.MET}))
+        shows[f"{prefix}_breached"] = (_("%(t)s breached") % {"t": _target_label(name)},
+                                       breached_q(prefix, now))
+    any_breach = breached_q("fr", now) | breached_q("rp", now) | breached_q("res", now)
+    shows.update({
+        "breached": (_("Any target breached"), any_breach),
+        "resolved": (_("Resolved at least once"), Q(first_resolved_at__isnull=False)),
+        "reopened": (_("Reopened"), Q(reopens__gt=0, first_resolved_at__isnull=False)),
+        "paused_customer": (_("Waited on the customer"), Q(paused_customer_seconds__gt=0)),
+        "paused_third_party": (_("Waited on a third party"), Q(paused_third_party_seconds__gt=0)),
+        "escalated_tier2": (_("Escalated to tier 2"), Q(escalations_tier2__gt=0)),
+        "escalated_tier3": (_("Escalated to tier 3"), Q(escalations_tier3__gt=0)),
+        "escalated_customer": (_("Escalated by the customer"), Q(escalations_customer__gt=0)),
+        "answered_late": (_("Not answered by the next business day"),
+                          Q(first_response_at__gt=F("answer_due_at"))
+                          | Q(first_response_at__isnull=True, answer_due_at__lt=now)),
+    })
+    return shows
+
+
+def _target_label(name: str) -> str:
+    from tierdesk.sla.models import TARGET_LABELS
+
+    return str(TARGET_LABELS[name])
+
+
+def show_choices(now: datetime) -> list[tuple[str, str]]:
+    return [(k, str(label)) for k, (label, _q) in _shows(now).items()]
+
+
+def drill(filters: Filters, show: str, *, now: datetime) -> QuerySet[TicketMeasure]:
+    """The tickets behind a figure, newest first (a queryset: the view pages it)."""
+    _label, q = _shows(now).get(show, _shows(now)["tickets"])
+    return (filters.measures().filter(q)
+            .select_related("ticket", "ticket__organisation", "ticket__priority")
+            .order_by("-created_at", "-ticket_id"))
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def labels(group: str, keys: Iterable[Any]) -> dict[Any, str]:
+    """Readable names for a group's keys (dimension tables are small: one query each)."""
+    keys = list(keys)
+    wanted = [k for k in keys if k is not None]
+    out: dict[Any, str] = {}
+    if group == "month":
+        out = {k: f"{k:%Y-%m}" for k in wanted}
+    elif group == "week":
+        out = {k: f"{k:%G-W%V}" for k in wanted}
+    elif group == "day":
+        out = {k: k.isoformat() for k in wanted}
+    elif group == "priority":
+        out = dict(Priority.objects.filter(pk__in=wanted).values_list("pk", "name"))
+    elif group == "category":
+        out = {c.pk: c.path for c in Category.objects.select_related("parent__parent")
+               .filter(pk__in=wanted)}
+    elif group == "organisation":
+        out = dict(Organisation.objects.filter(pk__in=wanted).values_list("pk", "name"))
+    elif group == "plan":
+        out = dict(Plan.objects.filter(pk__in=wanted).values_list("pk", "name"))
+    elif group == "team":
+        out = dict(Team.objects.filter(pk__in=wanted).values_list("pk", "name"))
+    elif group == "agent":
+        out = {a.pk: str(a) for a in Agent.objects.select_related("user").filter(pk__in=wanted)}
+    elif group == "tier":
+        out = {k: str(_("Tier %(n)s") % {"n": k}) for k in wanted}
+    elif group == "channel":
+        out = {k: str(Channel(k).label) if k in Channel.values else k for k in wanted}
+    if None in keys:
+        out[None] = str({"agent": _("Unassigned"), "team": _("No team"),
+                         "category": _("No category")}.get(group, _("None")))
+    return out
+
+
+def target_names() -> list[str]:
+    return [name for _prefix, name in TARGETS]
+
+
+def row_fields() -> list[str]:
+    return [f.name for f in fields(SlaRow)]

@@ -1,0 +1,23 @@
+"""Huey tasks of the reports. The same code runs on the SQLite queue and on Redis."""
+
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task
+
+from tierdesk.lib import clock
+from tierdesk.reports import annual, monthly
+
+
+@db_periodic_task(crontab(minute="7"))
+def send_monthly_reports() -> int:
+    """Every hour: the monthly reports that are due (first business day on) and not sent.
+
+    Hourly rather than once a day, so a worker that was down on the first
+    business day catches up; each report is sent exactly once (see monthly.py).
+    """
+    return len(monthly.run_monthly(clock.now()))
+
+
+@db_periodic_task(crontab(minute="17", hour="8"))
+def remind_annual_surveys() -> int:
+    """Every morning: remind the contacts who have not answered an open annual survey."""
+    return annual.remind(now=clock.now())

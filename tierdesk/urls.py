@@ -12,6 +12,7 @@ urlpatterns = [
     path("account/", include("tierdesk.accounts.urls")),
     path("portal/", include("tierdesk.portal.urls")),
     path("console/", include("tierdesk.console.urls")),
+    path("notifications/", include("tierdesk.notifications.urls")),
     path("reports/", include("tierdesk.reports.urls")),
     path("survey/", include("tierdesk.reports.survey_urls")),
     path("files/<str:token>/", ticket_views.attachment, name="attachment"),

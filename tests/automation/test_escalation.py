@@ -165,3 +165,61 @@ def test_the_customer_escalation_rule_of_a_policy_file(open_ticket, people):
     assert Notification.objects.filter(recipient=people.lea.user).count() == 1
     assert Notification.objects.filter(recipient=people.max.user).count() == 1
     assert t.events.filter(code="auto_escalated", payload__rule="Customer escalation").exists()
+
+
+# --------------------------------------------------------------------------- by email
+
+
+def _mail(sender: str, subject: str, body: str, n: int = 1) -> bytes:
+    return (f"From: {sender}\r\nTo: support@helpful.test\r\nSubject: {subject}\r\n"
+            f"Message-ID: <esc{n}@acme.test>\r\nDate: Tue, 3 Mar 2026 10:00:00 +0000\r\n"
+            f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n").encode()
+
+
+@pytest.mark.parametrize("subject", ["ESCALATE {ref}", "Re: [{ref}] VPN - escalation please",
+                                     "Escalar caso {ref}"])
+def test_by_email_the_customer_escalates_with_the_case_number_in_the_subject(
+        open_ticket, people, subject):
+    from tierdesk.mail import inbound
+
+    t = open_ticket()
+    row = inbound.ingest(_mail("alice@acme.test", subject.format(ref=t.reference),
+                               "Nobody has called us back."), source="test", now=hours(3))
+    assert row.ticket_id == t.pk and row.details["escalation"] == "escalated"
+    event = t.events.get(code="escalated")
+    assert event.payload["kind"] == "customer" and event.payload["channel"] == "email"
+    assert event.actor == people.alice.user and event.is_public
+    assert event.body == "Nobody has called us back."
+    assert Notification.objects.filter(recipient=people.lea.user, kind="customer_escalated",
+                                       ticket=t).exists()
+    # A second request within the period is refused; staff see why on the ticket.
+    row = inbound.ingest(_mail("alice@acme.test", f"ESCALATE {t.reference}", "Again!", n=2),
+                         source="test", now=hours(4))
+    assert "escalated on" in row.details["escalation"]
+    assert t.events.filter(code="escalated").count() == 1
+    note = t.events.filter(code="internal_note").latest("pk")
+    assert "asked by email to escalate" in note.body and not note.is_public
+
+
+@pytest.mark.parametrize("sender, subject", [
+    ("alice@acme.test", "Re: [{ref}] VPN drops every hour"),  # no escalation asked
+    ("tess@helpful.test", "ESCALATE {ref}"),                   # an agent's mail is a reply
+    ("charlie@globex.test", "ESCALATE {ref}"),                   # another organisation's contact
+])
+def test_other_mail_does_not_escalate(open_ticket, people, sender, subject):
+    from tierdesk.mail import inbound
+
+    t = open_ticket()
+    inbound.ingest(_mail(sender, subject.format(ref=t.reference), "Hello"), source="test",
+                   now=hours(3))
+    assert not t.events.filter(code="escalated").exists()
+
+
+def test_escalation_words_in_a_subject():
+    from tierdesk.tickets.actions.escalation import asks_to_escalate
+
+    assert asks_to_escalate("Please ESCALATE TD-100001")
+    assert asks_to_escalate("escalar: TD-100001")
+    assert not asks_to_escalate("[TD-100001] The customer escalated this case")
+    assert not asks_to_escalate("[TD-100001] Escalado a usted")
+    assert not asks_to_escalate("de-escalate-plan TD-1")

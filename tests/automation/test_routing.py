@@ -66,6 +66,9 @@ def test_nobody_skilled_leaves_it_unassigned_with_the_reason(open_ticket, crew):
     assert t.assignee is None and t.status == "new"
     reason = t.events.get(code="not_routed").payload["reason"]
     assert "skill" in reason and "Billing" in reason
+    # The team lead is told, with the reason, in-app and by mail.
+    note = Notification.objects.get(recipient=crew.lea.user, kind="not_routed", ticket=t)
+    assert reason in note.body and "No engineer could be assigned" in note.title
 
 
 def test_outside_working_hours_nobody_fits(open_ticket, crew):
@@ -89,6 +92,9 @@ def test_an_escalated_ticket_goes_to_the_next_tier(open_ticket, crew):
                         at=T0 + timedelta(minutes=30))
     t.refresh_from_db()
     assert t.assignee == crew.tom
+    # Seed 000: the tier-2 engineer is asked to commit a new time-frame.
+    note = Notification.objects.get(recipient=crew.tom.user, kind="assigned", ticket=t)
+    assert "commit a new resolution time-frame" in note.body
 
 
 def test_agents_and_leads_override(open_ticket, crew):

@@ -12,7 +12,8 @@
 5. ties: whoever routing served longest ago (round-robin), then the lowest id.
 
 When nobody fits, the answer says which step emptied the list, and `route`
-records it on the ticket (an internal `not_routed` event) and leaves it unassigned.
+records it on the ticket (an internal `not_routed` event), tells the team lead
+and leaves it unassigned.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from django.utils.translation import gettext as _
 
 from tierdesk.accounts.models import Agent
 from tierdesk.automation.models import RoutingState
+from tierdesk.notifications import recipients
 from tierdesk.notifications.notifier import notify
 from tierdesk.sla.engine import Calendar
 from tierdesk.tickets import actions
@@ -98,7 +100,10 @@ def route(ticket: Ticket, *, at: datetime) -> Agent | None:
     """Assign the ticket to the best engineer, or record why nobody fits. Inside an action."""
     choice = best_engineer(ticket, at=at)
     if choice.agent is None:
-        record_not_routed(ticket=ticket, reason=choice.reason, at=at)
+        event = record_not_routed(ticket=ticket, reason=choice.reason, at=at)
+        # Nobody fits: the lead must give it to someone, or it waits unseen.
+        notify(key=f"ev{event.pk}", kind="not_routed", recipients=recipients.resolve(
+            ["team_lead"], ticket), ticket=ticket, at=at, context={"reason": choice.reason})
         return None
     actions.assign(actor=None, ticket=ticket, agent=choice.agent, team=ticket.team,
                    reason=choice.reason, at=at)

@@ -34,10 +34,12 @@ from tierdesk.mail import conf, outbound, parse, route
 from tierdesk.mail.models import InboundMessage
 from tierdesk.mail.quotes import strip_quotes
 from tierdesk.tickets import actions
+from tierdesk.tickets.actions import escalation
 from tierdesk.tickets.actions.conversation import MAX_BODY
 from tierdesk.tickets.attachments import check_uploads
 from tierdesk.tickets.errors import ActionError
 from tierdesk.tickets.models import Channel, Ticket, TicketEvent
+from tierdesk.tickets.permissions import is_agent
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +248,27 @@ class _Processing:
                 return
             self._refused(exc)
             return
+        self._escalate(decision, ticket, body)
         self._done(Outcome.REPLIED, ticket, event)
+
+    def _escalate(self, decision: route.Route, ticket: Ticket, body: str) -> None:
+        """Seed 001 by email: a customer's message whose subject asks to escalate the case
+        (docs/AUTOMATION.md). Refused (too soon, resolved): noted on the ticket for staff."""
+        if decision.actor is not None and is_agent(decision.actor):
+            return
+        if not escalation.asks_to_escalate(self.mail.subject):
+            return
+        reason = body.strip() or self.mail.subject.strip()
+        try:
+            with transaction.atomic():
+                actions.escalate_by_customer(actor=decision.actor, ticket=ticket,
+                                             reason=reason[:2000], channel="email", at=self.now)
+        except ActionError as exc:
+            self.details["escalation"] = exc.message
+            self._note(ticket, _("The customer asked by email to escalate the case; it was "
+                                 "not escalated: %(why)s") % {"why": exc.message})
+        else:
+            self.details["escalation"] = "escalated"
 
     def _create(self, decision: route.Route, *, requester: Contact) -> None:
         subject = self._subject()

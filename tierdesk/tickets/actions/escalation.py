@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +35,16 @@ from tierdesk.tickets.models import EventCode, Ticket, TicketEvent
 from tierdesk.tickets.permissions import is_agent
 
 CHANNELS = ("portal", "phone", "email")
+# By email, a customer escalates by putting one of these words in the subject of a message
+# about the case (a reply, or a new message naming the case number): "ESCALATE TD-100042".
+ESCALATE_WORDS = ("escalate", "escalation", "escalar", "escalamiento")
+_ESCALATE_SUBJECT = re.compile(r"(?<![\w-])(" + "|".join(ESCALATE_WORDS) + r")(?![\w-])",
+                               re.IGNORECASE)
+
+
+def asks_to_escalate(subject: str) -> bool:
+    """Does an email's subject ask to escalate the case (English or Spanish)?"""
+    return bool(_ESCALATE_SUBJECT.search(subject or ""))
 
 
 def cooldown() -> timedelta:

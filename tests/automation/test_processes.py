@@ -178,3 +178,46 @@ def test_two_consumers_on_redis_one_killed_take_each_step_once(open_ticket, peop
                 proc.kill()
     assert_exactly_once(tickets, people.lea.user)
     assert actions  # the actions module is what the consumers ran through
+
+
+# --------------------------------------------------------------------------- one scheduler
+
+
+def first_line(proc: subprocess.Popen, timeout: float = 60) -> str:
+    import threading
+
+    line: list[str] = []
+    reader = threading.Thread(target=lambda: line.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return line[0] if line else ""
+
+
+def test_only_one_consumer_schedules_the_periodic_tasks(db):
+    """A second consumer started without --no-periodic runs with periodic tasks off; once
+    the scheduler is killed (SIGKILL), the next consumer started takes its place."""
+    procs = []
+    try:
+        first = start("worker", HUEY_IMMEDIATE="false")
+        procs.append(first)
+        assert "this consumer schedules the periodic tasks" in first_line(first)
+        second = start("worker", HUEY_IMMEDIATE="false")
+        procs.append(second)
+        assert "another consumer schedules the periodic tasks" in first_line(second)
+        third = start("worker", "--no-periodic", HUEY_IMMEDIATE="false")
+        procs.append(third)
+        assert "periodic tasks off (--no-periodic)" in first_line(third)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        fourth = start("worker", HUEY_IMMEDIATE="false")
+        procs.append(fourth)
+        assert "this consumer schedules the periodic tasks" in first_line(fourth)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()

@@ -1,11 +1,16 @@
 """`tierdesk worker`: run a task consumer (Huey).
 
-Run exactly one consumer with periodic tasks (the default); start any others
-with `--no-periodic` so a sweep is never scheduled twice.
+One consumer per desk schedules the periodic tasks (the sweep every minute,
+outbox retries, auto-close, rebuilds); every consumer runs tasks. The first one
+started takes the scheduler's lock (tierdesk.automation.scheduler); any other,
+even started without `--no-periodic`, runs with periodic tasks off and says so.
+Start the extra consumers with `--no-periodic` to say it yourself.
 """
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+
+from tierdesk.automation import scheduler
 
 
 class Command(BaseCommand):
@@ -19,7 +24,19 @@ class Command(BaseCommand):
     def handle(self, *args, no_periodic=False, workers=None, **options):
         argv = []
         if no_periodic:
+            self.stdout.write("worker: periodic tasks off (--no-periodic)")
+        elif scheduler.acquire():
+            self.stdout.write("worker: this consumer schedules the periodic tasks")
+        else:
+            no_periodic = True
+            self.stdout.write("worker: another consumer schedules the periodic tasks; "
+                              "this one runs with periodic tasks off")
+        self.stdout.flush()
+        if no_periodic:
             argv.append("--no-periodic")
         if workers:
             argv += ["--workers", str(workers)]
-        call_command("run_huey", *argv)
+        try:
+            call_command("run_huey", *argv)
+        finally:
+            scheduler.release()

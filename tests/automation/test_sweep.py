@@ -169,3 +169,28 @@ def test_a_rule_that_fails_is_logged_and_the_others_still_run(open_ticket, peopl
         assert ticket.events.filter(code="auto_escalated", payload__rule="Works").count() == 1
     sweep(T0 + timedelta(days=2))
     assert t.events.filter(code="automation_failed").count() == 1
+
+
+def test_a_ticket_that_cannot_be_evaluated_is_logged_once_and_the_others_go_on(
+        open_ticket, monkeypatch):
+    from tierdesk.sla import adapter
+
+    bad, good = open_ticket("bad data"), open_ticket("fine")
+    real = adapter.compute_row_values
+
+    def compute(pk, *args, **kwargs):
+        if pk == bad.pk:
+            raise ValueError("corrupt timeline")
+        return real(pk, *args, **kwargs)
+
+    monkeypatch.setattr(adapter, "compute_row_values", compute)
+    assert sweep(minutes(360)).steps == {"warning": 1}
+    assert codes(good, "sla_warning") == ["sla_warning"]
+    failed = bad.events.get(code="automation_failed")
+    assert "corrupt timeline" in failed.body and not failed.is_public
+    assert sweep(minutes(361)).steps == {}
+    assert bad.events.filter(code="automation_failed").count() == 1  # logged once
+    # Put right, its steps are taken (late, never lost).
+    monkeypatch.setattr(adapter, "compute_row_values", real)
+    assert sweep(minutes(362)).steps == {"warning": 1}
+    assert codes(bad, "sla_warning") == ["sla_warning"]

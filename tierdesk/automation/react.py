@@ -67,6 +67,9 @@ def on_happened(happened: Happened) -> None:
     # The sweep's own steps are followed up and rescheduled by the sweep, in bulk.
     if happened.codes() <= set(SWEEP_CODES):
         return
+    # A failure logged is not something to react to (and must not fail again, in a loop).
+    if happened.codes() <= {EventCode.AUTOMATION_FAILED}:
+        return
     ticket = happened.ticket
     at = max(e.at for e in happened.events)
     events = [e for e in happened.events if e.code in _REACTIVE and e.code not in SWEEP_CODES]

@@ -175,25 +175,36 @@ def sweep_batch(ids: list[int], *, now: datetime, report: SweepReport) -> list[i
     sla: dict[int, list[_Row]] = {}
     context: dict[int, tuple[frozenset[str], datetime, tuple[int, datetime | None] | None]] = {}
     steps: list[_Step] = []
+    broken: dict[int, Exception] = {}
     for pk, ticket in tickets.items():
         timeline = timelines.get(pk, [])
-        plain = [(code, at, payload) for _id, code, at, payload in timeline]
-        org = ticket.organisation
-        compiled = adapter.compile_policy(org.plan, org.contract_targets)
-        announced = adapter.announced_breaches(plain)
-        values, _due = adapter.compute_row_values(pk, compiled, adapter.engine_events(plain), now,
-                                                  announced=announced)
+        try:
+            plain = [(code, at, payload) for _id, code, at, payload in timeline]
+            org = ticket.organisation
+            compiled = adapter.compile_policy(org.plan, org.contract_targets)
+            announced = adapter.announced_breaches(plain)
+            values, _due = adapter.compute_row_values(pk, compiled, adapter.engine_events(plain),
+                                                      now, announced=announced)
+            rows = [_Row(v[1], v[2], v[5], v[6], v[7], v[8], v[11]) for v in values]
+            start = ticket.created_at
+            commitment: tuple[int, datetime | None] | None = None
+            for event_id, code, at, payload in timeline:
+                if code == "reopened":
+                    start, commitment = at, None
+                elif code == EventCode.TIMEFRAME_COMMITTED:
+                    commitment = (event_id, schedule.parse_instant(payload.get("due_at")))
+            due_steps = _steps_due(ticket, rows, fired[pk], timed, start, commitment, now)
+        except Exception as exc:  # one ticket's bad data must not stop the sweep of the others
+            log.exception("sweep: ticket %s cannot be evaluated", pk)
+            broken[pk] = exc
+            continue
         all_rows += values
-        rows = sla[pk] = [_Row(v[1], v[2], v[5], v[6], v[7], v[8], v[11]) for v in values]
-        start = ticket.created_at
-        commitment: tuple[int, datetime | None] | None = None
-        for event_id, code, at, payload in timeline:
-            if code == "reopened":
-                start, commitment = at, None
-            elif code == EventCode.TIMEFRAME_COMMITTED:
-                commitment = (event_id, schedule.parse_instant(payload.get("due_at")))
+        sla[pk] = rows
         context[pk] = (announced, start, commitment)
-        steps += _steps_due(ticket, rows, fired[pk], timed, start, commitment, now)
+        steps += due_steps
+    for pk in broken:
+        del tickets[pk]
+    _log_broken(broken, fired, now)
 
     write_rows(all_rows)
     claimed = _claim(steps, now)
@@ -208,6 +219,22 @@ def sweep_batch(ids: list[int], *, now: datetime, report: SweepReport) -> list[i
     _reschedule(tickets, sla, context, fired, timed)
     report.claimed += list(claimed.values())
     return list(claimed.values())
+
+
+def _log_broken(broken: dict[int, Exception], fired: dict[int, set[tuple[str, str, int]]],
+                now: datetime) -> None:
+    """Log a ticket the sweep cannot evaluate on its timeline, once per cycle. It stays due
+    (the next sweeps try it again, and take its steps once its data is put right)."""
+    for pk, exc in broken.items():
+        ticket = Ticket.objects.get(pk=pk)
+        if ("sweep", "error", ticket.reopen_count) in fired[pk]:
+            continue
+        _firing, created = Firing.objects.get_or_create(
+            ticket_id=pk, target="sweep", kind="error", cycle=ticket.reopen_count,
+            defaults={"fired_at": now, "done_at": now, "failed": True})
+        if created:
+            record_automation_failed(ticket=ticket, what="SLA sweep",
+                                     error=str(exc) or repr(exc), at=now)
 
 
 def _steps_due(ticket: Ticket, rows: list[_Row], fired: set[tuple[str, str, int]],

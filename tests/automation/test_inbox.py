@@ -67,3 +67,16 @@ def test_marking_read_takes_a_post(client, people, told):
     assert client.get("/notifications/read/").status_code == 405
     assert client.post("/notifications/read/", {"id": "x"}).status_code == 302
     assert Notification.objects.filter(read_at__isnull=True).count() == 2
+
+
+def test_in_spanish(client, people, told):
+    from django.utils import translation
+
+    people.lea.user.language = "es"
+    people.lea.user.save()
+    client.force_login(people.lea.user)
+    try:
+        html = client.get("/notifications/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    finally:
+        translation.activate("en")
+    assert "2 sin leer" in html and "Marcar todas como leídas" in html

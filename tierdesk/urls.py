@@ -11,6 +11,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("account/", include("tierdesk.accounts.urls")),
     path("portal/", include("tierdesk.portal.urls")),
+    path("console/mail/", include("tierdesk.mail.urls")),
     path("console/", include("tierdesk.console.urls")),
     path("notifications/", include("tierdesk.notifications.urls")),
     path("reports/", include("tierdesk.reports.urls")),

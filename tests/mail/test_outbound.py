@@ -182,3 +182,39 @@ def test_answers_to_unknown_senders_are_in_their_language(desk, people, ingest, 
     assert "Your address is not registered with the support desk of Helpful IT" in en.text
     assert "Su dirección no está registrada en el servicio de soporte de Helpful IT" in es.text
     assert es.subject == "Re: Consulta sobre soporte"
+
+
+def test_other_mail_about_a_ticket_is_threaded_and_marked_automatic(vpn, people, ingest, settings):
+    """Mail other apps queue about a ticket (the satisfaction survey, agents' notices) joins
+    the ticket's thread too, and carries Auto-Submitted; a reply to it finds the ticket."""
+    from django.core import mail as django_mail
+
+    from tierdesk.notifications.outbox import deliver, enqueue_email
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    row = enqueue_email(key="survey:test", to=["alice@acme.test"], subject="How did we do?",
+                        text="Rate us.", ticket=vpn)
+    assert deliver(row.pk)
+    sent = django_mail.outbox[-1].message()
+    root = f"<td.{vpn.number}.@helpful.test>"
+    assert (sent["References"], sent["In-Reply-To"], sent["Auto-Submitted"]) == (
+        root, root, "auto-generated")
+    reply = (f"From: Alice Admin <alice@acme.test>\nTo: support@helpful.test\n"
+             f"Subject: Re: How did we do?\nMessage-ID: <survey-answer@acme.test>\n"
+             f"In-Reply-To: {sent['Message-ID']}\nReferences: {root} {sent['Message-ID']}\n"
+             f"Content-Type: text/plain; charset=utf-8\n\nVery well, thank you.\n")
+    answer = ingest(reply.encode(), at=AT)
+    assert answer.ticket_id == vpn.pk and answer.outcome == "replied"
+    # Our own notices keep the threading they were given.
+    ours = next(m for m in mails_of(vpn) if m.key.startswith("mail:created"))
+    assert deliver(ours.pk)
+    sent = django_mail.outbox[-1].message()
+    assert sent["Message-ID"] == ours.headers["Message-ID"]
+    assert sent["References"] == ours.headers["References"]
+    assert sent["Auto-Submitted"] == "auto-replied"
+
+
+def mails_of(ticket):
+    from tierdesk.notifications.models import OutboxMessage
+
+    return list(OutboxMessage.objects.filter(ticket=ticket, kind="email").order_by("pk"))

@@ -75,7 +75,7 @@ class InboundMessageAdmin(admin.ModelAdmin):
         done = 0
         for row in queryset.filter(state__in=[InboundMessage.State.HELD,
                                               InboundMessage.State.FAILED]).defer("raw"):
-            row = inbound.process(row.pk, release=True)
+            row = inbound.release(row.pk, by=getattr(request.user, "email", ""))
             done += row.state == InboundMessage.State.PROCESSED
         self.message_user(request, ngettext("%(n)d message processed.",
                                             "%(n)d messages processed.", done) % {"n": done},

@@ -385,6 +385,32 @@ def _languages() -> list[tuple[str, str]]:
     return list(settings.LANGUAGES)
 
 
+def release(pk: int, *, by: str = "", now: datetime | None = None) -> InboundMessage:
+    """An agent lets a held (or failed) message through: processed again, without the
+    limits that held it. Who did it stays in the row's details."""
+    row = InboundMessage.objects.defer("raw").get(pk=pk)
+    if row.state not in (State.HELD, State.FAILED):
+        return row
+    if by:
+        row.details = {**row.details, "released_by": by}
+        row.save(update_fields=["details"])
+    return process(pk, now=now, release=True)
+
+
+def dismiss(pk: int, *, by: str = "") -> bool:
+    """An agent decides a held (or failed) message needs nothing: ignored for good."""
+    with transaction.atomic():
+        row = InboundMessage.objects.select_for_update().defer("raw").filter(
+            pk=pk, state__in=[State.HELD, State.FAILED]).first()
+        if row is None:
+            return False
+        row.state, row.reason = State.IGNORED, Reason.DISMISSED
+        if by:
+            row.details = {**row.details, "dismissed_by": by}
+        row.save(update_fields=["state", "reason", "details"])
+    return True
+
+
 def original(row: InboundMessage) -> parse.ParsedMail:
     """The full original, parsed again from the raw bytes (the admin shows it)."""
     return parse.parse(bytes(row.raw), headers_only=bool(row.details.get("truncated")))

@@ -164,6 +164,17 @@ def _send_mail(message: OutboxMessage) -> None:
     headers = dict(message.headers or {})
     domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "tierdesk.localhost"
     headers.setdefault("Message-ID", f"<outbox-{message.pk}@{domain}>")
+    # Every mail of ours tells robots not to answer it (RFC 3834), and every mail about
+    # a ticket names the ticket's thread root, so clients group it with the ticket's
+    # other mail and a reply finds the ticket (tierdesk.mail.ids, docs/EMAIL.md).
+    headers.setdefault("Auto-Submitted", "auto-generated")
+    ticket = message.ticket if message.ticket_id is not None else None
+    if ticket is not None and "References" not in headers:
+        from tierdesk.mail import ids
+
+        root = ids.bracket(ids.root(ticket.number))
+        headers.setdefault("In-Reply-To", root)
+        headers["References"] = root
     from_email = headers.pop("From", None) or settings.DEFAULT_FROM_EMAIL
     mail = EmailMultiAlternatives(subject=message.subject, body=message.text,
                                   from_email=from_email, to=list(message.to), headers=headers,

@@ -121,3 +121,16 @@ def test_the_provider_pages(survey, people):
         assert login(who).post(reverse("reports:annual_launch", args=[survey.pk])
                                ).status_code == 403
     assert lea.post(reverse("reports:annual_launch", args=[survey.pk])).status_code == 302
+
+
+def test_the_question_table_as_csv(survey, people):
+    annual.answer(invite_of(survey, people.charlie), {"overall": 3, "better": "More docs"})
+    annual.answer(invite_of(survey, people.alice), {"overall": 5})
+    body = b"".join(login(people.lea).get(reverse("reports:annual", args=[survey.pk])
+                                          + "?format=csv&table=questions")
+                    .streaming_content).decode()
+    lines = body.splitlines()
+    assert lines[0].startswith("Question,Kind,Answers,Average (1–5),1,2,3,4,5")
+    assert any(line.endswith(",scale,2,4.00,0,0,1,0,1") for line in lines)
+    assert login(people.alice).get(reverse("reports:annual", args=[survey.pk])
+                                   + "?format=csv&table=questions").status_code == 403

@@ -160,3 +160,24 @@ def test_the_provider_previews_before_it_goes(month, people):
         assert login(who).get(url).status_code == 403
     assert lea.get(reverse("reports:monthly_preview", args=[people.acme.pk, "2026-13"])
                    ).status_code == 404
+
+
+def test_the_worker_task_sends_once_across_restarts(month, people, time_machine):
+    """The hourly periodic task, run as the worker runs it: the first run on the first
+    business day sends; the next hours, and a worker restarted that day, send nothing."""
+    from huey.contrib.djhuey import HUEY
+
+    from tierdesk.reports.tasks import send_monthly_reports
+
+    # Scheduled every hour at minute 7 by the consumer that runs the periodic tasks.
+    due = {t.name for t in HUEY.read_periodic(datetime(2026, 4, 1, 13, 7))}
+    assert any(name.endswith("send_monthly_reports") for name in due)
+    time_machine.move_to(APRIL_1, tick=False)
+    assert send_monthly_reports.call_local() == 2  # March's, for Acme and Globex
+    for hour in (9, 10, 23):
+        time_machine.move_to(APRIL_1.replace(hour=hour), tick=False)
+        assert send_monthly_reports.call_local() == 0
+    assert monthly_mail().count() == 2
+    time_machine.move_to(datetime(2026, 5, 1, 7, 0, tzinfo=UTC), tick=False)  # 9:00 Madrid
+    assert send_monthly_reports.call_local() == 2  # April's
+    assert MonthlyReport.objects.filter(month=date(2026, 4, 1)).count() == 2

@@ -128,3 +128,30 @@ def test_charts_are_valid_svg_with_escaped_text():
         root = ET.fromstring(str(svg))
         assert root.tag.endswith("svg") and root.get("role") == "img"
     assert "&lt;Trend &amp; co&gt;" in line and 'href="/x?a=1&amp;b=2"' in line
+
+
+def test_a_kpi_drills_down_to_the_tickets_that_missed_it(month, people):
+    """Seed 000's KPI is about emails: its figure links to the emails answered late (E),
+    not to C, which came by the portal."""
+    lea = login(people.lea)
+    html = lea.get(reverse("reports:index") + MARCH).content.decode()
+    start = html.index("Emails answered by the next business day")
+    link = html[start:].split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    assert "show=answered_late" in link and "channel=email" in link
+    listed = lea.get(link).content.decode()
+    assert month.E.reference in listed
+    assert month.C.reference not in listed and month.B.reference not in listed
+
+
+def test_the_menus_lead_to_the_reports(month, people):
+    from tierdesk.reports import monthly
+
+    assert reverse("reports:index") in login(people.lea).get(reverse("console:queue")
+                                                             ).content.decode()
+    assert reverse("reports:index") not in login(people.tess).get(reverse("console:queue")
+                                                                  ).content.decode()
+    monthly.run_monthly(NOW.replace(month=4, day=1))
+    assert reverse("reports:my_reports") in login(people.alice).get(
+        reverse("portal:tickets")).content.decode()
+    assert reverse("reports:my_reports") not in login(people.bob).get(
+        reverse("portal:tickets")).content.decode()

@@ -184,3 +184,20 @@ def test_satisfaction_by_agent_and_organisation(resolved, open_ticket, people):
     months = queries.satisfaction_table(filters, "month")
     assert [(r.label, r.asked, r.answered) for r in months] == [("2026-03", 2, 2)]
     assert [s.ticket_id for s in queries.answers(filters, face="negative")] == [other.pk]
+
+
+def test_the_portal_ticket_page_shows_the_faces(resolved, people):
+    """The requester sees the faces on the resolved ticket; a colleague who may not see
+    the ticket (a member, not an admin) and an outsider get "not found"."""
+    survey = SatisfactionSurvey.objects.get(ticket=resolved)
+    page_url = reverse("portal:ticket", args=[resolved.reference])
+    html = login(people.alice).get(page_url).content.decode()
+    assert "How did we do?" in html
+    assert url(survey, "negative").replace("&", "&amp;") in html
+    for who in (people.bob, people.charlie):
+        assert login(who).get(page_url).status_code == 404
+    surveys.answer(survey, face="neutral", comment="", by=None, at=T0 + 3 * H)
+    html = login(people.alice).get(page_url).content.decode()
+    assert "Your answer" in html and "Change it or add a comment" in html
+    actions.reopen(actor=people.alice.user, ticket=resolved, reason="Again", at=T0 + 3 * H)
+    assert "How did we do?" not in login(people.alice).get(page_url).content.decode()

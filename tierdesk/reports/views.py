@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import date
 from functools import wraps
 from typing import Any
@@ -81,6 +82,30 @@ def _url(name: str, params: dict[str, str], **extra: str) -> str:
 def _drill_links(filters: queries.Filters, shows: Iterable[str]) -> dict[str, str]:
     params = filters.params()
     return {show: _url("reports:tickets", params, show=show) for show in shows}
+
+
+# The tickets behind a KPI's actual figure: those that missed it.
+_KPI_SHOWS: dict[str, str] = {
+    KpiTarget.Measure.ANSWERED_NEXT_BUSINESS_DAY: "answered_late",
+    KpiTarget.Measure.FIRST_RESPONSE_MET: "fr_breached",
+    KpiTarget.Measure.RESOLUTION_PLAN_MET: "rp_breached",
+    KpiTarget.Measure.RESOLUTION_MET: "res_breached",
+    KpiTarget.Measure.REOPEN_RATE: "reopened",
+}
+
+
+def _kpi_link(filters: queries.Filters, kpi: KpiTarget) -> str:
+    """Drill-down of a KPI: the tickets that missed it (the answers, for satisfaction),
+    within the KPI's own channel and priority."""
+    scope: dict[str, Any] = {}
+    if kpi.channel:
+        scope["channel"] = kpi.channel
+    if kpi.priority_id:
+        scope["priority"] = kpi.priority_id
+    params = replace(filters, **scope).params()
+    if kpi.measure == KpiTarget.Measure.SATISFACTION_POSITIVE:
+        return _url("reports:answers", params)
+    return _url("reports:tickets", params, show=_KPI_SHOWS.get(kpi.measure, "tickets"))
 
 
 _ROW_SHOWS = ("tickets", "fr_met", "fr_breached", "rp_met", "rp_breached", "res_met",
@@ -176,7 +201,8 @@ def index(request: AuthedRequest) -> HttpResponseBase:
     params = filters.params()
     return render(request, "reports/index.html", {
         "form": form, "group": group, "group_label": queries.GROUPS[group], "rows": rows,
-        "totals": (totals, _drill_links(filters, _ROW_SHOWS)), "kpis": figures,
+        "totals": (totals, _drill_links(filters, _ROW_SHOWS)),
+        "kpis": [(k, _kpi_link(filters, k.kpi)) for k in figures],
         "targets": [(n, TARGET_LABELS[n], p) for p, n in queries.TARGETS],
         "trend_chart": _trend_chart(trend, trend_group, filters, figures),
         "priority_chart": _breaches_chart(by_priority, filters),
@@ -324,6 +350,13 @@ def annual_detail(request: AuthedRequest, pk: int) -> HttpResponseBase:
     org = request.GET.get("organisation")
     org_id = int(org) if org and org.isdigit() else None
     questions, organisations = annual.results(survey, organisation=org_id)
+    if request.GET.get("format") == "csv" and request.GET.get("table") == "questions":
+        return csv_response(f"annual-{survey.year}-questions.csv", [
+            _("Question"), _("Kind"), _("Answers"), _("Average (1–5)"),
+            *[str(score) for score in annual.SCALE]],
+            ([q.text, q.kind, q.answers, q.average,
+              *[q.distribution[s] if q.kind == "scale" else "" for s in annual.SCALE]]
+             for q in questions))
     if request.GET.get("format") == "csv":
         keys = [q.key for q in questions if q.kind == "scale"]
         return csv_response(f"annual-{survey.year}.csv", [
@@ -335,7 +368,11 @@ def annual_detail(request: AuthedRequest, pk: int) -> HttpResponseBase:
         "survey": survey, "questions": questions, "organisations": organisations,
         "comments": annual.comments(survey, organisation=org_id)[:200], "tab": "annual",
         "organisation": org_id, "is_open": annual.is_open(survey, clock.now()),
-        "csv": reverse("reports:annual", args=[survey.pk]) + "?format=csv",
+        "csv": reverse("reports:annual", args=[survey.pk]) + "?" + urlencode(
+            {**({"organisation": org_id} if org_id else {}), "format": "csv"}),
+        "csv_questions": reverse("reports:annual", args=[survey.pk]) + "?" + urlencode(
+            {**({"organisation": org_id} if org_id else {}), "format": "csv",
+             "table": "questions"}),
     })
 
 

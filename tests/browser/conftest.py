@@ -57,9 +57,12 @@ def sign_in(site, browser):
     """A fresh browser (its own cookies) signed in through the sign-in form, as a person would."""
     opened = []
 
-    def open_as(person, *, locale: str = "en-GB"):
-        context = browser.new_context(locale=locale, timezone_id="Europe/Madrid",
-                                      viewport={"width": 1280, "height": 900})
+    def open_as(person, *, locale: str = "en-GB", phone: bool = False):
+        # A phone: a 390 px wide touch screen, as an iPhone 12-15 reports itself.
+        shape = ({"viewport": {"width": 390, "height": 844}, "is_mobile": True,
+                  "has_touch": True, "device_scale_factor": 3} if phone
+                 else {"viewport": {"width": 1280, "height": 900}})
+        context = browser.new_context(locale=locale, timezone_id="Europe/Madrid", **shape)
         opened.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)

@@ -46,7 +46,8 @@ WORDS = {
         "resolved": "Resolved", "still_wrong": "Tell us what is still wrong",
         "reopen": "Reopen", "reopened": "The ticket is open again",
         "escalated_by_customer": "Escalated by the customer", "queues": "Queues",
-        "tier_line": "tier 2",
+        "tier_line": "tier 2", "how_did_we_do": "How did we do?", "good": "Good",
+        "thanks": "Thank you: your answer is recorded.", "your_answer": "Your answer:",
     },
     "es": {
         "new_ticket": "Nuevo ticket", "subject": "Asunto", "description": "Descripción",
@@ -68,7 +69,8 @@ WORDS = {
         "resolved": "Resuelto", "still_wrong": "Cuéntenos qué sigue fallando",
         "reopen": "Reabrir", "reopened": "El ticket está abierto de nuevo",
         "escalated_by_customer": "Escalado por el cliente", "queues": "Colas",
-        "tier_line": "nivel 2",
+        "tier_line": "nivel 2", "how_did_we_do": "¿Qué tal lo hicimos?", "good": "Bien",
+        "thanks": "Gracias: su respuesta ha quedado registrada.", "your_answer": "Su respuesta:",
     },
 }
 
@@ -212,6 +214,16 @@ def journey(language, *, sign_in, people, others):
     alice.reload()
     expect(alice.locator(".bar .status")).to_have_text(w["resolved"])
     expect(alice.locator(".timeline")).to_contain_text("Fixed the SPF record")
+
+    # 10. ... and rated: one click on a face of the ticket's page records it.
+    ticket_page = alice.url
+    faces = alice.get_by_role("region", name=w["how_did_we_do"])
+    faces.get_by_role("link", name=w["good"]).click()
+    expect(status(alice)).to_contain_text(w["thanks"])
+    alice.goto(ticket_page)
+    expect(alice.get_by_role("region", name=w["how_did_we_do"])).to_contain_text(w["your_answer"])
+    from tierdesk.reports.models import SatisfactionSurvey
+    assert SatisfactionSurvey.objects.get(ticket=ticket, cycle=1).face == "positive"
 
     ticket.refresh_from_db()
     assert (ticket.status, ticket.reopen_count, ticket.tier) == ("resolved", 1, 2)

@@ -97,6 +97,16 @@ def test_search_by_reference_number_text_and_requester(open_ticket, people, text
     assert t.reference in found and other.reference not in found
 
 
+@pytest.mark.parametrize("by", ["reference", "number"])
+def test_a_reference_finds_its_ticket_whatever_the_queue(open_ticket, people, by):
+    t = open_ticket("Printer on floor 2 jams")
+    actions.resolve(actor=people.tess.user, ticket=t, code="fixed", note="Cleared the jam.")
+    query = t.reference if by == "reference" else str(t.number)
+    assert refs_in(client_of(people.tess), queue="mine", q=query) == [t.reference]
+    # Words still search within the queue shown.
+    assert refs_in(client_of(people.tess), queue="active", q="floor 2") == []
+
+
 def test_bulk_take_and_refusals_are_reported(desk_state, people):
     lea = client_of(people.lea)
     s = desk_state

@@ -1,5 +1,6 @@
 """The customer portal: submitting, the organisation's list, a ticket's page, escalating."""
 
+import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -171,6 +172,26 @@ def test_resolved_ticket_offers_reopen_not_reply(open_ticket, people, signed_in)
     assert reverse("portal:reopen", args=[t.reference]) in html
     assert reverse("portal:reply", args=[t.reference]) not in html
     assert reverse("portal:escalate", args=[t.reference]) not in html
+
+
+def test_resolved_ticket_shows_the_satisfaction_faces_and_records_a_face(open_ticket, people,
+                                                                         signed_in):
+    from tierdesk.reports.models import SatisfactionSurvey
+
+    t = open_ticket()
+    alice = signed_in(people.alice)
+    assert "How did we do?" not in page(alice, reverse("portal:ticket", args=[t.reference]))
+    actions.resolve(actor=people.tess.user, ticket=t, code="fixed", note="Rebooted.")
+    html = page(alice, reverse("portal:ticket", args=[t.reference]))
+    assert "How did we do?" in html
+    links = re.findall(r'href="(/survey/[^"?]+/)\?face=(\w+)"[^>]*aria-label="([^"]+)"', html)
+    assert [(face, label) for _url, face, label in links] == [
+        ("positive", "Good"), ("neutral", "Okay"), ("negative", "Bad")]
+    alice.post(links[0][0], {"face": "positive", "comment": "Quick, thanks."})
+    assert SatisfactionSurvey.objects.get(ticket=t).face == "positive"
+    assert "Your answer:" in page(alice, reverse("portal:ticket", args=[t.reference]))
+    # A colleague of another organisation cannot open the survey link.
+    assert signed_in(people.charlie).get(links[0][0]).status_code == 404
 
 
 def test_outsider_gets_nothing_from_any_portal_url(open_ticket, people, signed_in):

@@ -31,7 +31,7 @@ from tierdesk.console.sla_panel import sla_panel
 from tierdesk.lib import clock
 from tierdesk.sla.models import TARGET_LABELS
 from tierdesk.tickets import actions
-from tierdesk.tickets.access import access_ticket, timeline_for
+from tierdesk.tickets.access import access_ticket, parse_reference, timeline_for
 from tierdesk.tickets.errors import ActionError, NotFound
 from tierdesk.tickets.forms import (
     BulkForm,
@@ -77,7 +77,11 @@ def queue(request: AuthedRequest) -> HttpResponse:
     agent = request.user.agent
     form = QueueForm(request.GET)
     name, sort, text = form.choice()
-    qs = queues.search(queues.queue(agent, name, now=clock.now()), text)
+    base = queues.queue(agent, name, now=clock.now())
+    if parse_reference(text) is not None:
+        # A reference or case number names one ticket: find it in whichever queue it is.
+        base = Ticket.objects.all()
+    qs = queues.search(base, text)
     page = window(qs, queues.order_for(name, sort),
                   after=request.GET.get("after"), before=request.GET.get("before"))
     return render(request, "console/queue.html", {

@@ -58,9 +58,9 @@ def rebuild_batch(ticket_ids: list[int], *, now: datetime) -> int:
                                           "target": target}))
     rows: list[tuple] = []
     due_changes: list[tuple[int, datetime | None]] = []
+    policies = {org_id: compile_policy(org.plan, org.contract_targets) for org_id, org in orgs.items()}
     for pk, org_id, old_due in tickets:
-        org = orgs[org_id]
-        compiled = compile_policy(org.plan, org.contract_targets)
+        compiled = policies[org_id]
         timeline = timelines[pk]
         ticket_rows, next_due = compute_row_values(pk, compiled, engine_events(timeline), now,
                                                    announced=announced_breaches(timeline))

@@ -101,7 +101,7 @@ class Calendar:
     open intervals it has computed, so keep and reuse it.
     """
 
-    __slots__ = ("_blocks", "_closed", "_days", "_holiday_dates", "_holidays", "_seasons",
+    __slots__ = ("_after", "_blocks", "_closed", "_days", "_holiday_dates", "_holidays", "_seasons",
                  "_wall_epoch", "_week", "timezone", "zone")
 
     def __init__(
@@ -128,6 +128,7 @@ class Calendar:
         self._holiday_dates: dict[int, frozenset[date]] = {}
         self._blocks: dict[int, _Block] = {}
         self._days: dict[date, DayHours] = {}
+        self._after: dict[tuple[date, int], date] = {}
         # Adding a timedelta to an aware datetime is wall-clock arithmetic, so
         # this plus (instant + offset) is the instant's local time, without a
         # tz conversion.
@@ -382,6 +383,17 @@ class Calendar:
 
     def open_day_after(self, day: date, n: int) -> date:
         """The nth date after ``day`` that has open hours (n >= 1)."""
+        key = (day, n)
+        after = self._after.get(key)
+        if after is not None:
+            return after
+        after = self._open_day_after(day, n)
+        if len(self._after) >= _DAYS_CACHED:
+            self._after.clear()
+        self._after[key] = after
+        return after
+
+    def _open_day_after(self, day: date, n: int) -> date:
         found = 0
         candidate = day
         for _ in range(366 * (HORIZON_BLOCKS - 1)):

@@ -76,6 +76,8 @@ def _parse_events(events: Iterable[Mapping[str, Any]]) -> tuple[list[int], list[
     times: list[int] = []
     kinds: list[str] = []
     values: list[str] = []
+    add_time, add_kind, add_value = times.append, kinds.append, values.append
+    epoch, unit, statuses = EPOCH, MICROSECOND, STATUSES  # locals: this runs for every event
     previous = -(2**63)
     index = -1
     for index, event in enumerate(events):
@@ -83,8 +85,8 @@ def _parse_events(events: Iterable[Mapping[str, Any]]) -> tuple[list[int], list[
             at, kind = event["at"], event["type"]
         except (KeyError, TypeError):
             raise ValueError(f"events[{index}]: an event needs 'at' and 'type', got {event!r}") from None
-        try:  # to_us() inline: this runs for every event of every evaluation
-            t = (at - EPOCH) // MICROSECOND
+        try:  # to_us() inline
+            t = (at - epoch) // unit
         except TypeError:
             t = to_us(at, f"events[{index}].at")
         if t < previous:
@@ -96,30 +98,32 @@ def _parse_events(events: Iterable[Mapping[str, Any]]) -> tuple[list[int], list[
         value: Any = ""
         if kind == "status":
             value = event.get("status")
-            if value not in STATUSES:
+            if value not in statuses:
                 raise ValueError(
                     f"events[{index}]: unknown status {value!r} "
                     f"(use one of {', '.join(sorted(STATUSES))})"
                 )
+            created = False
         elif kind == "first_response" or kind == "resolution_plan":
-            pass
+            created = False
         elif kind == "priority" or kind == "created":
             value = event.get("priority")
             if not isinstance(value, str):
                 raise ValueError(
                     f"events[{index}]: a {kind!r} event needs a 'priority' string, got {value!r}"
                 )
+            created = kind == "created"
         else:
             raise ValueError(
                 f"events[{index}]: unknown event type {kind!r} (use one of {', '.join(EVENT_TYPES)})"
             )
-        if (kind == "created") != (index == 0):
+        if created is not (index == 0):
             raise ValueError(
                 f"events[{index}]: the first event, and only it, must be 'created' (got {kind!r})"
             )
-        times.append(t)
-        kinds.append(kind)
-        values.append(value)
+        add_time(t)
+        add_kind(kind)
+        add_value(value)
     if index < 0:
         raise ValueError("events: the timeline is empty; it must start with 'created'")
     return times, kinds, values

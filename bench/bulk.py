@@ -115,3 +115,57 @@ def bulk_tickets(desk: Desk, n: int, *, now: datetime | None = None, open_share:
             done = min(n, offset + batch)
             print(f"  {done:>9,} tickets written ({time.perf_counter() - t0:.0f} s)", flush=True)
     TicketCounter.objects.update_or_create(pk=1, defaults={"last": start_number + n - 1})
+
+
+def replicate_tickets(copies: int, *, shift_seconds: int = 7919, verbose: bool = True) -> int:
+    """PostgreSQL only: add ``copies`` copies of every ticket there is, with their timelines,
+    server-side (INSERT … SELECT), in seconds instead of the minutes bulk_tickets() needs
+    per 100,000 tickets. Copy k gets new numbers and its event instants (and the ticket's
+    own) moved back by k × shift_seconds, so the copies are not the same instants.
+
+    Returns the number of tickets added. For the 1,000,000-ticket rebuild bench:
+    bulk_tickets() writes a varied base, this multiplies it.
+    """
+    from django.db import connection, transaction
+
+    from tierdesk.tickets.models import Ticket, TicketCounter, TicketEvent
+
+    assert connection.vendor == "postgresql", "replicate_tickets() needs PostgreSQL"
+    tickets, events = Ticket._meta.db_table, TicketEvent._meta.db_table
+    shifted = {"created_at", "updated_at", "first_response_at", "resolved_at", "closed_at",
+               "started_at"}
+    ticket_cols = [f.column for f in Ticket._meta.concrete_fields if f.column not in ("id", "number")]
+    event_cols = [f.column for f in TicketEvent._meta.concrete_fields
+                  if f.column not in ("id", "ticket_id", "at")]
+
+    def moved(col: str, table: str) -> str:
+        return f"{table}.{col} - %(shift)s * interval '1 second'" if col in shifted else f"{table}.{col}"
+
+    with connection.cursor() as cur:
+        cur.execute(f"SELECT min(number), max(number), count(*) FROM {tickets}")
+        low, high, base = cur.fetchone()
+    if not base:
+        return 0
+    span = high - low + 1
+    t0 = time.perf_counter()
+    for k in range(1, copies + 1):
+        params = {"shift": k * shift_seconds, "add": k * span, "low": low, "high": high}
+        with transaction.atomic(), connection.cursor() as cur:
+            cur.execute(
+                f"INSERT INTO {tickets} (number, {', '.join(ticket_cols)}) "
+                f"SELECT o.number + %(add)s, {', '.join(moved(c, 'o') for c in ticket_cols)} "
+                f"FROM {tickets} o WHERE o.number BETWEEN %(low)s AND %(high)s ORDER BY o.id",
+                params)
+            cur.execute(
+                f"INSERT INTO {events} (ticket_id, at, {', '.join(event_cols)}) "
+                f"SELECT n.id, e.at - %(shift)s * interval '1 second', "
+                f"{', '.join('e.' + c for c in event_cols)} "
+                f"FROM {events} e JOIN {tickets} o ON o.id = e.ticket_id "
+                f"JOIN {tickets} n ON n.number = o.number + %(add)s "
+                f"WHERE o.number BETWEEN %(low)s AND %(high)s ORDER BY n.id, e.id",
+                params)
+        if verbose:
+            print(f"  copy {k}/{copies}: {base * (k + 1):>9,} tickets "
+                  f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    TicketCounter.objects.update_or_create(pk=1, defaults={"last": high + copies * span})
+    return base * copies

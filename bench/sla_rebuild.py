@@ -4,6 +4,10 @@ PostgreSQL, 2 cores).
     .venv/bin/python bench/sla_rebuild.py --db postgres://tierdesk:tierdesk@127.0.0.1:5432/tierdesk \
         --tickets 1000000 --processes 2
 
+Writing 1,000,000 tickets one by one takes the best part of an hour on a shared
+machine, so --base of them (50,000) are written with varied timelines and the rest
+are copies of those made inside PostgreSQL, moved back in time (about 2 h per copy).
+
 It creates (and drops at the end unless --keep) a database `<name>_bench_rebuild` beside the
 one named, migrates it, writes the tickets with bench/bulk.py, then times the rebuild with
 1 process and with --processes processes, side by side in the same run.
@@ -29,10 +33,18 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="Keep the bench database.")
     parser.add_argument("--reuse", action="store_true", help="Reuse a kept database as it is.")
+    parser.add_argument("--name", help="The bench database's name (default: <name of --db>_bench_rebuild).")
+    parser.add_argument("--base", type=int, default=50_000,
+                        help="Tickets written one by one (varied timelines); the rest are copies "
+                             "of them made in the database, moved in time (bench/bulk.py).")
+    parser.add_argument("--write-only", action="store_true",
+                        help="Write the tickets and stop (keeps the database, for --reuse).")
+    parser.add_argument("--only", type=int, action="append",
+                        help="Time only these process counts (repeatable; default: 1 and --processes).")
     args = parser.parse_args()
 
     parts = urlsplit(args.db)
-    bench_name = parts.path.lstrip("/") + "_bench_rebuild"
+    bench_name = args.name or parts.path.lstrip("/") + "_bench_rebuild"
     admin_url = args.db
     bench_url = urlunsplit(parts._replace(path="/" + bench_name))
     import psycopg
@@ -49,32 +61,50 @@ def main() -> None:
     from django.core.management import call_command
     from django.db import connection
 
-    from bench.bulk import bulk_tickets, make_desk
+    from bench.bulk import bulk_tickets, make_desk, replicate_tickets
     from tierdesk.lib import clock
     from tierdesk.sla.models import TicketSLA
     from tierdesk.sla.rebuild import open_tickets, rebuild_parallel
+    from tierdesk.tickets.models import Ticket
 
     if not args.reuse:
         call_command("migrate", verbosity=0)
         print(f"writing {args.tickets:,} tickets …", flush=True)
         t0 = time.perf_counter()
-        bulk_tickets(make_desk(), args.tickets, open_share=1.0)
+        base = min(args.tickets, args.base)
+        bulk_tickets(make_desk(), base, open_share=1.0)
+        if args.tickets > base:
+            copies = -(-args.tickets // base) - 1
+            print(f"{base:,} written; copying them {copies} times in the database …", flush=True)
+            replicate_tickets(copies)
         with connection.cursor() as cur:
             cur.execute("VACUUM ANALYZE")
         print(f"written in {time.perf_counter() - t0:.0f} s", flush=True)
+    if args.write_only:
+        connection.close()
+        return
 
     count = open_tickets().count()
     print(f"open tickets: {count:,}")
     results = []
-    for processes in sorted({1, args.processes}):
+    for processes in sorted(set(args.only or [1, args.processes])):
+        # Every timed run starts from the same state, no SLA rows and no
+        # deadlines, so that it writes every ticket (a run after another would
+        # find most deadlines unchanged and skip their updates).
         TicketSLA.objects.all().delete()
+        Ticket.objects.exclude(next_due_at=None).update(next_due_at=None)
+        with connection.cursor() as cur:
+            cur.execute("VACUUM ANALYZE")
+        print(f"{time.strftime('%H:%M:%S', time.gmtime())} UTC, load average "
+              f"{os.getloadavg()[0]:.1f}: rebuilding with {processes} process(es) …", flush=True)
         t0 = time.perf_counter()
         done = rebuild_parallel(open_tickets(), now=clock.now(), processes=processes)
         elapsed = time.perf_counter() - t0
         rows = TicketSLA.objects.count()
         results.append((processes, done, rows, elapsed))
         print(f"processes={processes}: rebuilt {done:,} tickets ({rows:,} SLA rows) in "
-              f"{elapsed:.1f} s — {done / elapsed:,.0f} tickets/s", flush=True)
+              f"{elapsed:.1f} s — {done / elapsed:,.0f} tickets/s; load average after "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
     connection.close()
     if not args.keep:
         with psycopg.connect(admin_url, autocommit=True) as conn:

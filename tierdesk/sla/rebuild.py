@@ -41,26 +41,43 @@ def open_tickets(plan_ids: Iterable[int] | None = None):
     return qs
 
 
-def rebuild_batch(ticket_ids: list[int], *, now: datetime) -> int:
-    """Recompute and store the rows of these tickets. Returns how many were rebuilt."""
-    tickets = list(Ticket.objects.filter(pk__in=ticket_ids)
-                   .values_list("pk", "organisation_id", "next_due_at"))
+def rebuild_batch(ticket_ids: list[int], *, now: datetime,
+                  tickets: list[tuple[int, int, datetime | None]] | None = None) -> int:
+    """Recompute and store the rows of these tickets. Returns how many were rebuilt.
+
+    ``tickets``, if the caller has them already: (pk, organisation_id, next_due_at)
+    of the same tickets, saving a query.
+    """
+    if tickets is None:
+        tickets = list(Ticket.objects.filter(pk__in=ticket_ids)
+                       .values_list("pk", "organisation_id", "next_due_at"))
     orgs = {o.pk: o for o in Organisation.objects.select_related("plan").filter(
         pk__in={t[1] for t in tickets})}
     timelines: dict[int, list] = defaultdict(list)
     # The few payload keys the clock reads, as columns: no JSON decoding per event.
-    events = (TicketEvent.objects.filter(ticket_id__in=ticket_ids, code__in=_SLA_CODES)
-              .order_by("ticket_id", "at", "id")
-              .values_list("ticket_id", "code", "at", KT("payload__to"), KT("payload__priority"),
-                           KT("payload__by"), KT("payload__target")))
+    events: Iterable[tuple] = (
+        TicketEvent.objects.filter(ticket_id__in=ticket_ids, code__in=_SLA_CODES)
+        .order_by("ticket_id", "at", "id")
+        .values_list("ticket_id", "code", "at", KT("payload__to"), KT("payload__priority"),
+                     KT("payload__by"), KT("payload__target")))
+    if connection.vendor == "postgresql":
+        # The same, with the ids as one array parameter instead of thousands of
+        # placeholders (psycopg parses those client-side) and no ORM per row.
+        with connection.cursor() as cur:
+            cur.execute(
+                f"SELECT ticket_id, code, at, payload->>'to', payload->>'priority', "  # noqa: S608 - our own table name
+                f"payload->>'by', payload->>'target' FROM {TicketEvent._meta.db_table} "
+                f"WHERE ticket_id = ANY(%s) AND code = ANY(%s) ORDER BY ticket_id, at, id",
+                [list(ticket_ids), list(_SLA_CODES)])
+            events = cur.fetchall()
     for tid, code, at, to, priority, by, target in events:
         timelines[tid].append((code, at, {"to": to, "priority": priority, "by": by,
                                           "target": target}))
     rows: list[tuple] = []
     due_changes: list[tuple[int, datetime | None]] = []
+    policies = {org_id: compile_policy(org.plan, org.contract_targets) for org_id, org in orgs.items()}
     for pk, org_id, old_due in tickets:
-        org = orgs[org_id]
-        compiled = compile_policy(org.plan, org.contract_targets)
+        compiled = policies[org_id]
         timeline = timelines[pk]
         ticket_rows, next_due = compute_row_values(pk, compiled, engine_events(timeline), now,
                                                    announced=announced_breaches(timeline))
@@ -128,10 +145,12 @@ def rebuild(qs, *, now: datetime, job: RebuildJob | None = None, batch: int = BA
     done = 0
     last = 0
     while True:
-        ids = list(qs.filter(pk__gt=last).order_by("pk").values_list("pk", flat=True)[:batch])
-        if not ids:
+        tickets = list(qs.filter(pk__gt=last).order_by("pk")
+                       .values_list("pk", "organisation_id", "next_due_at")[:batch])
+        if not tickets:
             return done
-        done += rebuild_batch(ids, now=now)
+        ids = [t[0] for t in tickets]
+        done += rebuild_batch(ids, now=now, tickets=tickets)
         last = ids[-1]
         if job is not None:
             RebuildJob.objects.filter(pk=job.pk).update(done=done)

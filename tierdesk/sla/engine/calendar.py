@@ -101,7 +101,7 @@ class Calendar:
     open intervals it has computed, so keep and reuse it.
     """
 
-    __slots__ = ("_blocks", "_closed", "_days", "_holiday_dates", "_holidays", "_seasons",
+    __slots__ = ("_after", "_blocks", "_closed", "_days", "_holiday_dates", "_holidays", "_seasons",
                  "_wall_epoch", "_week", "timezone", "zone")
 
     def __init__(
@@ -128,6 +128,7 @@ class Calendar:
         self._holiday_dates: dict[int, frozenset[date]] = {}
         self._blocks: dict[int, _Block] = {}
         self._days: dict[date, DayHours] = {}
+        self._after: dict[tuple[date, int], date] = {}
         # Adding a timedelta to an aware datetime is wall-clock arithmetic, so
         # this plus (instant + offset) is the instant's local time, without a
         # tz conversion.
@@ -197,7 +198,17 @@ class Calendar:
             s, e = to_us(start, "start"), to_us(end, "end")
         if e < s:
             raise ValueError(f"end {end!r} is before start {start!r}")
-        return MICROSECOND * self.elapsed_us(s, e)
+        # elapsed_us() inline for the common case, both ends in one block.
+        k = s // BLOCK_US
+        if e // BLOCK_US != k:
+            return MICROSECOND * self.elapsed_us(s, e)
+        starts, ends, cum, _, _, _, _ = self._blocks.get(k) or self._block(k)
+        i = bisect_right(starts, s) - 1
+        j = bisect_right(starts, e) - 1
+        return MICROSECOND * (
+            (0 if j < 0 else cum[j] if e >= ends[j] else cum[j] - (ends[j] - e))
+            - (0 if i < 0 else cum[i] if s >= ends[i] else cum[i] - (ends[i] - s))
+        )
 
     def is_open(self, instant: datetime) -> bool:
         t = to_us(instant, "instant")
@@ -275,7 +286,7 @@ class Calendar:
         if d > _MAX_US - s:
             raise ValueError("add(): the result would be past the year 9998")
         k = s // BLOCK_US
-        starts, ends, cum, total, _, _, _ = self._block(k)
+        starts, ends, cum, total, _, _, _ = self._blocks.get(k) or self._block(k)
         i = bisect_right(starts, s) - 1
         goal = d + (0 if i < 0 else cum[i] if s >= ends[i] else cum[i] - (ends[i] - s))
         closed_blocks = 0
@@ -292,7 +303,8 @@ class Calendar:
     def next_open_us(self, t: int) -> int:
         """The earliest open µs at or after t."""
         k = t // BLOCK_US
-        starts, ends = self._block(k)[:2]
+        block = self._blocks.get(k) or self._block(k)
+        starts, ends = block[0], block[1]
         i = bisect_right(starts, t) - 1
         if i >= 0 and t < ends[i]:
             return t
@@ -329,15 +341,15 @@ class Calendar:
 
     def from_us(self, t: int) -> datetime:
         """The instant t as an aware datetime in the calendar's zone (fold set as astimezone would)."""
-        _, _, _, _, _, seg_starts, offsets = self._blocks.get(t // BLOCK_US) or self._block(t // BLOCK_US)
+        block = self._blocks.get(t // BLOCK_US) or self._block(t // BLOCK_US)
+        seg_starts, offsets = block[5], block[6]
         j = bisect_right(seg_starts, t) - 1
         offset = offsets[j]
-        local = self._wall_epoch + MICROSECOND * (t + offset)
         # After a backward change, the wall times of the first (later - earlier)
         # offset difference are seen for the second time: fold=1 says so.
-        if j > 0 and offsets[j - 1] > offset and t < seg_starts[j] + offsets[j - 1] - offset:
-            local = local.replace(fold=1)
-        return local
+        if j and offsets[j - 1] > offset and t < seg_starts[j] + offsets[j - 1] - offset:
+            return (self._wall_epoch + MICROSECOND * (t + offset)).replace(fold=1)
+        return self._wall_epoch + MICROSECOND * (t + offset)
 
     def local_us(self, day: date, wall_us: int) -> int:
         """The instant of a wall time (µs after the local midnight of day; fold 0, and a time
@@ -371,6 +383,17 @@ class Calendar:
 
     def open_day_after(self, day: date, n: int) -> date:
         """The nth date after ``day`` that has open hours (n >= 1)."""
+        key = (day, n)
+        after = self._after.get(key)
+        if after is not None:
+            return after
+        after = self._open_day_after(day, n)
+        if len(self._after) >= _DAYS_CACHED:
+            self._after.clear()
+        self._after[key] = after
+        return after
+
+    def _open_day_after(self, day: date, n: int) -> date:
         found = 0
         candidate = day
         for _ in range(366 * (HORIZON_BLOCKS - 1)):

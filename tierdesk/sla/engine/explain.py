@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from .instants import MICROSECOND, SECOND_US
 from .policy import Policy
-from .timeline import Clock, TargetState, replay, states_of
+from .timeline import TargetState, replay, states_of
 
 StretchKind = Literal["counted", "paused", "outside_hours", "stopped"]
 # What a target's column says for a stretch it did not count.
@@ -113,12 +113,12 @@ def explain(policy: Policy, events: Sequence[Mapping[str, Any]], now: datetime) 
     calendar = policy.calendar
     segments: list[tuple[int, int, str, str, tuple[str, ...]]] = []
 
-    def observe(a: int, b: int, status: str, priority: str, running: list[Clock]) -> None:
-        segments.append((a, b, status, priority, tuple(clock.name for clock in running)))
+    def observe(a: int, b: int, status: str, priority: str, running: tuple[str, ...]) -> None:
+        segments.append((a, b, status, priority, running))
 
     result = replay(policy, events, now, observe=observe, track_pauses=True)
     states = states_of(policy, result)
-    all_names = [clock.name for clock in result.clocks]
+    all_names = result.names
 
     raw: list[tuple[int, int, StretchKind, str, str, int, dict[str, StretchKind], str | None]] = []
     for a, b, status, priority, running in segments:
@@ -168,17 +168,17 @@ def explain(policy: Policy, events: Sequence[Mapping[str, Any]], now: datetime) 
     )
 
     targets = {}
-    for clock in result.clocks:
-        state = states.get(clock.name)
+    for name, paused in zip(result.names, result.paused, strict=True):
+        state = states.get(name)
         if state is None:
             continue
-        rule = policy.targets[clock.name][result.priority]
+        rule = policy.targets[name][result.priority]
         rule_text = f"{result.priority}: {rule.describe()}"
-        targets[clock.name] = TargetTotals(
-            name=clock.name,
+        targets[name] = TargetTotals(
+            name=name,
             state=state,
             rule=rule_text,
-            paused={reason: MICROSECOND * t for reason, t in clock.paused.items()},
+            paused={reason: MICROSECOND * t for reason, t in paused.items()},
             deadline=_deadline(state, result.status, calendar.timezone),
         )
     return Explanation(

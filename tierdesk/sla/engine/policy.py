@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -115,6 +115,31 @@ class Policy:
     # target name -> priority -> rule; a priority missing from a target has no such target.
     targets: Mapping[str, Mapping[str, TargetRule]]
     pause_statuses: frozenset[str]
+    # The targets the policy has, in TARGET_NAMES order: the clocks of a replay.
+    clock_names: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    # priority -> each clock's length (µs, None if the priority lacks it), for
+    # the priorities whose lengths do not depend on created (minutes only).
+    _fixed: dict[str, tuple[int | None, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "clock_names", tuple(n for n in TARGET_NAMES if n in self.targets))
+        object.__setattr__(self, "_fixed", {})
+
+    def limits_us(self, priority: str, created_us: int) -> tuple[int | None, ...]:
+        """Each clock's target length (µs) under ``priority`` for a ticket created at
+        ``created_us``, in ``clock_names`` order; None where the priority lacks the target."""
+        limits = self._fixed.get(priority)
+        if limits is not None:
+            return limits
+        rules = [self.targets[name].get(priority) for name in self.clock_names]
+        limits = tuple(
+            None if rule is None else rule.length_us(self.calendar, created_us) for rule in rules
+        )
+        # Cache only the priorities some target has (they are few; any string
+        # may come in) and whose lengths are the same for every ticket.
+        if any(rules) and all(rule is None or rule.kind == "minutes" for rule in rules):
+            self._fixed[priority] = limits
+        return limits
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any]) -> Policy:

@@ -9,7 +9,7 @@ from fractions import Fraction
 from typing import Any, Literal, NamedTuple
 
 from .instants import EPOCH, MICROSECOND, to_us
-from .policy import DONE_STATUSES, STATUSES, TARGET_NAMES, Policy
+from .policy import DONE_STATUSES, STATUSES, Policy
 
 State = Literal["running", "paused", "met", "breached"]
 EVENT_TYPES = ("created", "status", "priority", "first_response", "resolution_plan")
@@ -38,59 +38,55 @@ class TargetState:
     breached_at: datetime | None
 
 
-class Clock:
-    """The running account of one target while the timeline is replayed (µs)."""
-
-    __slots__ = ("breached_at", "elapsed", "limit", "mark", "name", "paused", "since", "stopped_at")
-
-    def __init__(self, name: str, created_us: int, created_position: int) -> None:
-        self.name = name
-        self.elapsed = 0
-        # The current priority's target length, None when it has no such target.
-        self.limit: int | None = None
-        # Stopped since this instant: for good for first_response and
-        # resolution_plan; for resolution, until the ticket is reopened.
-        self.stopped_at: int | None = None
-        self.breached_at: int | None = None
-        # Business time that passed in each pause status while not stopped.
-        self.paused: dict[str, int] = {}
-        # Since when the clock has been counting (or paused) without a change
-        # that matters to it; None while stopped. Time is added in whole runs.
-        self.since: int | None = created_us
-        # The calendar's running total of open time at since.
-        self.mark = created_position
-
-
 # Called for every stretch [a, b) between two events (or the last one and
-# now) with the status, the priority and the clocks not stopped over it.
-Observer = Callable[[int, int, str, str, list[Clock]], None]
+# now) with the status, the priority and the names of the targets not stopped
+# over it.
+Observer = Callable[[int, int, str, str, tuple[str, ...]], None]
 
 
 class Replay(NamedTuple):
-    """The clocks at now, and the ticket's status and priority then."""
+    """Each target's clock at now (µs, lists in ``names`` order), and the ticket's
+    status and priority then."""
 
-    clocks: list[Clock]
+    names: tuple[str, ...]
+    # Business time counted.
+    elapsed: list[int]
+    # The current priority's target length, None when it has no such target.
+    limits: tuple[int | None, ...]
+    # Stopped since this instant (None if running): for good for first_response
+    # and resolution_plan; for resolution, until the ticket is reopened.
+    stopped_at: list[int | None]
+    breached_at: list[int | None]
+    # Business time that passed in each pause status while not stopped
+    # (when asked for with track_pauses).
+    paused: list[dict[str, int]]
     status: str
     priority: str
     created_us: int
     now_us: int
 
 
-def _parse_events(events: Iterable[Mapping[str, Any]]) -> list[tuple[int, str, str | None]]:
-    """Check the events and turn them into ``(µs, type, status or priority)``.
+def _parse_events(events: Iterable[Mapping[str, Any]]) -> tuple[list[int], list[str], list[str]]:
+    """Check the events and turn them into three lists: µs, type, status or priority
+    (or "").
 
     Error messages are built only on the error path: this runs for every
     event of every evaluation.
     """
-    parsed: list[tuple[int, str, str | None]] = []
+    times: list[int] = []
+    kinds: list[str] = []
+    values: list[str] = []
+    add_time, add_kind, add_value = times.append, kinds.append, values.append
+    epoch, unit, statuses = EPOCH, MICROSECOND, STATUSES  # locals: this runs for every event
     previous = -(2**63)
+    index = -1
     for index, event in enumerate(events):
         try:
             at, kind = event["at"], event["type"]
         except (KeyError, TypeError):
             raise ValueError(f"events[{index}]: an event needs 'at' and 'type', got {event!r}") from None
-        try:  # to_us() inline: this runs for every event of every evaluation
-            t = (at - EPOCH) // MICROSECOND
+        try:  # to_us() inline
+            t = (at - epoch) // unit
         except TypeError:
             t = to_us(at, f"events[{index}].at")
         if t < previous:
@@ -99,32 +95,38 @@ def _parse_events(events: Iterable[Mapping[str, Any]]) -> list[tuple[int, str, s
                 "(events must be in time order)"
             )
         previous = t
-        value = None
+        value: Any = ""
         if kind == "status":
             value = event.get("status")
-            if value not in STATUSES:
+            if value not in statuses:
                 raise ValueError(
                     f"events[{index}]: unknown status {value!r} "
                     f"(use one of {', '.join(sorted(STATUSES))})"
                 )
+            created = False
+        elif kind == "first_response" or kind == "resolution_plan":
+            created = False
         elif kind == "priority" or kind == "created":
             value = event.get("priority")
             if not isinstance(value, str):
                 raise ValueError(
                     f"events[{index}]: a {kind!r} event needs a 'priority' string, got {value!r}"
                 )
-        elif kind != "first_response" and kind != "resolution_plan":
+            created = kind == "created"
+        else:
             raise ValueError(
                 f"events[{index}]: unknown event type {kind!r} (use one of {', '.join(EVENT_TYPES)})"
             )
-        if (kind == "created") != (index == 0):
+        if created is not (index == 0):
             raise ValueError(
                 f"events[{index}]: the first event, and only it, must be 'created' (got {kind!r})"
             )
-        parsed.append((t, kind, value))
-    if not parsed:
+        add_time(t)
+        add_kind(kind)
+        add_value(value)
+    if index < 0:
         raise ValueError("events: the timeline is empty; it must start with 'created'")
-    return parsed
+    return times, kinds, values
 
 
 def replay(
@@ -147,100 +149,104 @@ def replay(
        own stop) or its target (a priority change), and at now. A run that
        takes elapsed past the target breaches the clock from the instant the
        target is reached (the next open instant after it, where elapsed starts
-       to exceed it).
+       to exceed it). The clocks not stopped all run since the same instant,
+       so one run is kept for them all.
     3. Apply the event: entering resolved/closed stops every clock
        (resolution until a status leaves the set again); first_response and
        resolution_plan stop their clock; a priority change sets each clock's
        target and breaches, at once, one whose elapsed is already past it.
     """
-    parsed = _parse_events(events)
-    now_us = to_us(now, "now")
-    created_us = parsed[0][0]
+    times, kinds, values = _parse_events(events)
+    try:
+        now_us = (now - EPOCH) // MICROSECOND
+    except TypeError:
+        now_us = to_us(now, "now")
+    created_us = times[0]
     if now_us < created_us:
         raise ValueError(f"now {now!r} is before the ticket was created")
-    if now_us < parsed[-1][0]:
+    if now_us < times[-1]:
         raise ValueError(f"events after now {now!r}: the timeline cannot hold the future")
-    parsed.append((now_us, "now", None))
+    times.append(now_us)
+    kinds.append("now")
+    values.append("")
     calendar = policy.calendar
-    positions = calendar.positions_us([t for t, _, _ in parsed])
+    positions = calendar.positions_us(times)
 
     pauses = policy.pause_statuses
-    targets = policy.targets
-    clocks = [Clock(name, created_us, positions[0]) for name in TARGET_NAMES if name in targets]
-    by_name = {clock.name: clock for clock in clocks}
-    # Lengths are fixed at created (the day-based forms depend on it), per
-    # priority, and only worked out for the priorities the ticket has.
-    lengths: dict[tuple[str, str], int | None] = {}
-
-    def set_priority(priority: str) -> None:
-        for clock in clocks:
-            key = (clock.name, priority)
-            if key not in lengths:
-                rule = targets[clock.name].get(priority)
-                lengths[key] = None if rule is None else rule.length_us(calendar, created_us)
-            clock.limit = lengths[key]
-
-    def settle(t: int, position: int, status: str) -> None:
-        """End, at t, the current run of every clock not stopped, under status."""
-        counting = status not in pauses
-        for clock in clocks:
-            since = clock.since
-            if since is None:
-                continue
-            business = position - clock.mark
-            clock.since, clock.mark = t, position
-            if not business:
-                continue
-            if not counting:
-                if track_pauses:
-                    clock.paused[status] = clock.paused.get(status, 0) + business
-                continue
-            limit = clock.limit
-            if limit is not None and clock.breached_at is None and clock.elapsed + business > limit:
-                reached = calendar.add_us(since, limit - clock.elapsed)
-                clock.breached_at = calendar.next_open_us(reached)
-            clock.elapsed += business
-
-    status, priority = "new", parsed[0][2]
-    assert priority is not None
-    set_priority(priority)
+    names = policy.clock_names
+    n = len(names)
+    elapsed = [0] * n
+    stopped_at: list[int | None] = [None] * n
+    breached_at: list[int | None] = [None] * n
+    paused: list[dict[str, int]] = [{} for _ in names]
+    resolution = names.index("resolution") if "resolution" in names else -1
+    running = list(range(n))  # the clocks not stopped, in names order
+    status = "new"
+    priority = values[0]
+    limits = policy.limits_us(priority, created_us)
+    # Lengths of the day-based forms depend on created: work them out once a replay.
+    limits_of = {priority: limits}
+    # The current run of the clocks not stopped: since when, and the
+    # calendar's running total of open time then.
+    since, mark = created_us, positions[0]
     previous = created_us
-    for index in range(1, len(parsed)):
-        t, kind, value = parsed[index]
+    steps = zip(times, kinds, values, positions, strict=True)
+    next(steps)  # created
+    for t, kind, value, position in steps:
         if observe is not None and t > previous:
-            observe(previous, t, status, priority, [c for c in clocks if c.stopped_at is None])
+            observe(previous, t, status, priority, tuple(names[c] for c in running))
         previous = t
+        stopping = -1
         if kind == "status":
-            assert value is not None
             if value == status:
                 continue
             was_done, is_done = status in DONE_STATUSES, value in DONE_STATUSES
-            if was_done != is_done or status in pauses or value in pauses:
-                settle(t, positions[index], status)
-                if is_done and not was_done:
-                    for clock in clocks:
-                        if clock.stopped_at is None:
-                            clock.stopped_at, clock.since = t, None
-                elif was_done and not is_done and "resolution" in by_name:
-                    resolution = by_name["resolution"]
-                    resolution.stopped_at, resolution.since, resolution.mark = None, t, positions[index]
+            if was_done == is_done and status not in pauses and value not in pauses:
+                status = value
+                continue
+        elif kind == "first_response" or kind == "resolution_plan":
+            stopping = names.index(kind) if kind in names else -1
+            if stopping < 0 or stopped_at[stopping] is not None:
+                continue
+
+        # End the current run at t, under status.
+        business = position - mark
+        if business and running:
+            if status in pauses:
+                if track_pauses:
+                    for c in running:
+                        paused[c][status] = paused[c].get(status, 0) + business
+            else:
+                for c in running:
+                    spent, limit = elapsed[c], limits[c]
+                    if limit is not None and spent + business > limit and breached_at[c] is None:
+                        reached = calendar.add_us(since, limit - spent)
+                        breached_at[c] = calendar.next_open_us(reached)
+                    elapsed[c] = spent + business
+        since, mark = t, position
+
+        if kind == "status":
+            if is_done and not was_done:
+                for c in running:
+                    stopped_at[c] = t
+                running = []
+            elif was_done and not is_done and resolution >= 0:
+                stopped_at[resolution] = None
+                running = [resolution]
             status = value
         elif kind == "priority":
-            assert value is not None
-            settle(t, positions[index], status)
             priority = value
-            set_priority(priority)
-            for clock in clocks:
-                if clock.limit is not None and clock.breached_at is None and clock.elapsed > clock.limit:
-                    clock.breached_at = t
-        elif kind == "now":
-            settle(t, positions[index], status)
-        else:  # first_response or resolution_plan
-            stopping = by_name.get(kind)
-            if stopping is not None and stopping.stopped_at is None:
-                settle(t, positions[index], status)
-                stopping.stopped_at, stopping.since = t, None
-    return Replay(clocks, status, priority, created_us, now_us)
+            limits = limits_of.get(priority) or limits_of.setdefault(
+                priority, policy.limits_us(priority, created_us))
+            for c in range(n):
+                limit = limits[c]
+                if limit is not None and elapsed[c] > limit and breached_at[c] is None:
+                    breached_at[c] = t
+        elif stopping >= 0:
+            stopped_at[stopping] = t
+            running.remove(stopping)
+    return Replay(names, elapsed, limits, stopped_at, breached_at, paused, status, priority,
+                  created_us, now_us)
 
 
 def states_of(policy: Policy, result: Replay) -> dict[str, TargetState]:
@@ -250,29 +256,32 @@ def states_of(policy: Policy, result: Replay) -> dict[str, TargetState]:
     # Several targets often stop at one instant (resolving stops them all).
     instants: dict[int, datetime] = {}
     states = {}
-    for clock in result.clocks:
-        limit = clock.limit
+    now_us, elapsed, stopped, breached = result.now_us, result.elapsed, result.stopped_at, result.breached_at
+    for c, limit in enumerate(result.limits):
         if limit is None:
             continue
+        spent, stopped_at, breached_at_us = elapsed[c], stopped[c], breached[c]
         due = None
-        if clock.breached_at is not None:
+        if breached_at_us is not None:
             state: State = "breached"
-        elif clock.stopped_at is not None:
+        elif stopped_at is not None:
             state = "met"
         elif paused:
             state = "paused"
         else:
             state = "running"
-            due = calendar.from_us(calendar.add_us(result.now_us, limit - clock.elapsed))
+            due = calendar.from_us(calendar.add_us(now_us, limit - spent))
         met_at = breached_at = None
-        if clock.stopped_at is not None:
-            met_at = instants.get(clock.stopped_at) or calendar.from_us(clock.stopped_at)
-            instants[clock.stopped_at] = met_at
-        if clock.breached_at is not None:
-            breached_at = instants.get(clock.breached_at) or calendar.from_us(clock.breached_at)
-            instants[clock.breached_at] = breached_at
-        states[clock.name] = TargetState(
-            state, MICROSECOND * clock.elapsed, due, met_at, MICROSECOND * limit, breached_at
+        if stopped_at is not None:
+            met_at = instants.get(stopped_at)
+            if met_at is None:
+                met_at = instants[stopped_at] = calendar.from_us(stopped_at)
+        if breached_at_us is not None:
+            breached_at = instants.get(breached_at_us)
+            if breached_at is None:
+                breached_at = instants[breached_at_us] = calendar.from_us(breached_at_us)
+        states[result.names[c]] = TargetState(
+            state, MICROSECOND * spent, due, met_at, MICROSECOND * limit, breached_at
         )
     return states
 
@@ -301,13 +310,17 @@ def instant_at(
     (rounded up to the µs), or None when the target is not running or that
     instant is not ahead of now.
     """
-    ratio = Fraction(share)
-    if ratio <= 0:
+    # A float's exact ratio without building a Fraction: this runs for every
+    # running target of every ticket a rebuild recomputes.
+    numerator, denominator = (
+        share.as_integer_ratio() if isinstance(share, float) else Fraction(share).as_integer_ratio()
+    )
+    if numerator <= 0:
         raise ValueError(f"share must be more than 0, got {share!r}")
     if state.state != "running":
         return None
     target_us = state.target // MICROSECOND
-    threshold = -(-target_us * ratio.numerator // ratio.denominator)  # ceiling, exact
+    threshold = -(-target_us * numerator // denominator)  # ceiling, exact
     remaining = threshold - state.elapsed // MICROSECOND
     if remaining <= 0:
         return None

@@ -329,7 +329,7 @@ def on_ticket_events(happened: Happened) -> None:
 def on_many_tickets(happenings: list[Happened]) -> None:
     """One action's events on several tickets (the SLA sweep's): one look at the
     subscriptions for them all; each ticket's deliveries only when one wants its events."""
-    wanted = set()
+    wanted: set[str] = set()
     for happened in happenings:
         wanted |= types_of(happened.events).keys()
     if not any(set(events or ()) & wanted for events in WebhookSubscription.objects

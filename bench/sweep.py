@@ -112,6 +112,52 @@ def populate(total: int, due: int, now: datetime) -> dict:
     return {"populate_s": time.perf_counter() - t0, "open": open_count, "due": due_count}
 
 
+def reused() -> tuple[datetime, dict]:
+    """`now` of the run that built the database: when its not-due template was opened."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT created_at FROM tickets_ticket WHERE subject = 'Not due'")
+        row = cur.fetchone()
+        if row is None:
+            sys.exit("--reuse: this database was not built by bench/sweep.py")
+        now = row[0]
+        # Put the due tickets (opened 3 hours before `now`) back as built, whatever an earlier
+        # run left: their deadline and alarm lie where the not-due template's lie, 3 h earlier.
+        reset(([], []))
+        cur.execute("UPDATE tickets_ticket d SET next_due_at = d.created_at + "
+                    "(f.next_due_at - f.created_at) FROM tickets_ticket f "
+                    "WHERE f.subject = 'Not due' AND d.created_at <= %s",
+                    [now - timedelta(hours=3)])
+        cur.execute("UPDATE automation_alarm a SET at = d.created_at + (fa.at - f.created_at) "
+                    "FROM tickets_ticket d, tickets_ticket f, automation_alarm fa "
+                    "WHERE a.ticket_id = d.id AND f.subject = 'Not due' AND fa.ticket_id = f.id "
+                    "AND d.created_at <= %s", [now - timedelta(hours=3)])
+        cur.execute("SELECT count(*) FROM tickets_ticket WHERE status NOT IN ('resolved', 'closed')")
+        open_count = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM tickets_ticket WHERE next_due_at <= %s", [now])
+        due_count = cur.fetchone()[0]
+    return now, {"open": open_count, "due": due_count}
+
+
+def explain(now: datetime) -> None:
+    """The plans of the sweep's two reads of due tickets: index range scans, not table scans."""
+    from django.db import connection
+
+    from tierdesk.automation import sweeps
+
+    with connection.cursor() as cur:
+        for label, sql in (("deadlines", "SELECT id FROM tickets_ticket WHERE next_due_at <= %s "
+                                         "ORDER BY next_due_at LIMIT %s"),
+                           ("alarms", "SELECT ticket_id FROM automation_alarm WHERE at <= %s "
+                                      "ORDER BY at LIMIT %s")):
+            cur.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + sql,
+                        [now, sweeps.SWEEP_BATCH])
+            print(f"plan of the {label} read:")
+            for (line,) in cur.fetchall():
+                print("    " + line)
+
+
 def snapshot(now: datetime) -> tuple[list, list]:
     """The due tickets' deadlines and alarms, to put back between runs."""
     from django.db import connection
@@ -141,6 +187,20 @@ def reset(saved: tuple[list, list]) -> None:
                         [(at, pk) for pk, at in alarms])
 
 
+def backend_cpu() -> float | None:
+    """CPU seconds the PostgreSQL backend of our connection has used (same machine only)."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed(fn, repeat: int) -> list[float]:
     out = []
     for _ in range(repeat):
@@ -163,11 +223,17 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=1_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--url", default=os.environ.get("TIERDESK_TEST_PG_URL", ""))
+    parser.add_argument("--no-stage2", action="store_true",
+                        help="Skip timing stage 2 (minutes for 1,000 steps on a loaded machine).")
+    parser.add_argument("--reuse", action="store_true",
+                        help="Time the database an earlier finished run left (it puts the due "
+                             "tickets back at its end) instead of building it again.")
     args = parser.parse_args()
     if not args.url.startswith("postgres"):
         sys.exit("Give a PostgreSQL URL (--url or TIERDESK_TEST_PG_URL).")
     url, name = bench_url(args.url)
-    recreate_database(args.url, name)
+    if not args.reuse:
+        recreate_database(args.url, name)
     os.environ.update(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="tierdesk.settings",
                       HUEY_IMMEDIATE="true", EMAIL_URL="dummymail://", LOG_LEVEL="WARNING")
     import django
@@ -178,14 +244,21 @@ def main() -> None:
     from tierdesk.automation import sweeps
 
     call_command("migrate", verbosity=0)
-    now = datetime.now(UTC).replace(microsecond=0)
-    facts = populate(args.tickets, args.due, now)
-    print(f"populated {facts['open']:,} open tickets, {facts['due']:,} due, "
-          f"in {facts['populate_s']:.0f} s")
+    if args.reuse:
+        now, facts = reused()
+        print(f"reused {facts['open']:,} open tickets, {facts['due']:,} due")
+    else:
+        now = datetime.now(UTC).replace(microsecond=0)
+        facts = populate(args.tickets, args.due, now)
+        print(f"populated {facts['open']:,} open tickets, {facts['due']:,} due, "
+              f"in {facts['populate_s']:.0f} s")
+    explain(now)
 
     # Before the due tickets' first warning (1 h 30 ago) nothing at all is due.
+    c0 = time.process_time()
     idle = timed(lambda: sweeps.sweep(now=now - timedelta(hours=2, minutes=50), follow=False),
-                 args.repeat)
+                 max(args.repeat, 10))
+    idle_cpu = (time.process_time() - c0) / max(args.repeat, 10)
     saved = snapshot(now)
     from tierdesk.tickets import hooks
 
@@ -195,20 +268,25 @@ def main() -> None:
                                ("automation's hook only", [s for s in everyone
                                                            if s[0] == "automation"])):
         hooks._subscribers = subscribers
-        stage1, stage2, steps, cpu = [], [], [], []
+        stage1, stage2, steps, cpu, server = [], [], [], [], []
         for run in range(args.repeat):
             reset(saved)
+            s0 = backend_cpu()
             t0, c0 = time.perf_counter(), time.process_time()
             report = sweeps.sweep(now=now, follow=False)
             stage1.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
+            s1 = backend_cpu()
+            if s0 is not None and s1 is not None:
+                server.append(s1 - s0)
             steps.append(report.steps)
-            if run == 0:  # stage 2 is slow: once per configuration
+            if run == 0 and not args.no_stage2:  # stage 2 is slow: once per configuration
                 t0 = time.perf_counter()
                 sweeps.follow_up(report.claimed, now=now)
                 stage2.append(time.perf_counter() - t0)
-        results[label] = (stage1, stage2, steps[-1], cpu)
+        results[label] = (stage1, stage2, steps[-1], cpu, server)
     hooks._subscribers = everyone
+    reset(saved)  # leave it as it was built, for --reuse
 
     def fmt(xs: list[float]) -> str:
         return f"median {statistics.median(xs) * 1000:.0f} ms, worst {max(xs) * 1000:.0f} ms"
@@ -222,14 +300,18 @@ def main() -> None:
           f"Python {platform.python_version()}, PostgreSQL {pg}, commit {git}, "
           f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"command: {' '.join(sys.argv)}")
-    print(f"sweep, nothing due ({facts['open']:,} open): {fmt(idle)}")
+    print(f"sweep, nothing due ({facts['open']:,} open): {fmt(idle)}; CPU of this process "
+          f"{idle_cpu * 1000:.1f} ms per sweep")
     names = ", ".join(n for n, _f in everyone)
     print(f"hook subscribers: {names}")
     print(f"load average at the end: {load_average()}")
-    for label, (stage1, stage2, steps, cpu) in results.items():
+    for label, (stage1, stage2, steps, cpu, server) in results.items():
+        db = (f", of its PostgreSQL backend median {statistics.median(server) * 1000:.0f} ms"
+              if server else "")
         print(f"[{label}] sweep stage 1, {args.due:,} due: {fmt(stage1)}; CPU of this "
-              f"process median {statistics.median(cpu) * 1000:.0f} ms  (steps {steps})")
-        print(f"[{label}] sweep stage 2 (notify, rules) for those steps: {fmt(stage2)}")
+              f"process median {statistics.median(cpu) * 1000:.0f} ms{db}  (steps {steps})")
+        if stage2:
+            print(f"[{label}] sweep stage 2 (notify, rules) for those steps: {fmt(stage2)}")
 
 
 if __name__ == "__main__":

@@ -194,3 +194,39 @@ def test_a_ticket_that_cannot_be_evaluated_is_logged_once_and_the_others_go_on(
     monkeypatch.setattr(adapter, "compute_row_values", real)
     assert sweep(minutes(362)).steps == {"warning": 1}
     assert codes(bad, "sla_warning") == ["sla_warning"]
+
+
+def test_with_every_apps_hooks_a_sweep_costs_the_same_queries_for_2_or_12_tickets(open_ticket):
+    """The sweep's steps are one action on many tickets: subscribers with a batch handler
+    (reports' measures, webhooks) hear them all at once, in a fixed number of queries."""
+    def due_sweep(n):
+        for i in range(n):
+            open_ticket(f"due {n}-{i}")
+        with CaptureQueriesContext(connection) as queries:
+            report = sweeps.sweep(now=minutes(360), follow=False)
+        assert report.steps == {"warning": n}
+        return len(queries)
+
+    two = due_sweep(2)
+    Ticket.objects.update(next_due_at=None)
+    Alarm.objects.update(at=None)
+    twelve = due_sweep(12)
+    assert twelve - two <= 10  # one savepoint pair per ticket at most, from per-ticket hooks
+
+
+def test_a_batch_subscriber_hears_all_tickets_at_once(open_ticket, monkeypatch):
+    from tierdesk.tickets import hooks
+
+    heard: list = []
+    monkeypatch.setattr(hooks, "_subscribers",
+                        [s for s in hooks._subscribers if s[0] == "automation"])
+    monkeypatch.setattr(hooks, "_batch", {})
+    hooks.subscribe("probe", lambda h: heard.append(("one", h.ticket.pk)),
+                    batch=lambda hs: heard.append(("many", sorted(h.ticket.pk for h in hs))))
+    tickets = [open_ticket(f"t{i}") for i in range(3)]
+    heard.clear()
+    sweeps.sweep(now=minutes(360), follow=False)
+    assert heard == [("many", sorted(t.pk for t in tickets))]
+    heard.clear()
+    actions.add_internal_note(actor=None, ticket=tickets[0], body="one ticket", at=minutes(361))
+    assert heard == [("one", tickets[0].pk)]

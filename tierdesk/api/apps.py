@@ -14,7 +14,8 @@ class ApiConfig(AppConfig):
         from tierdesk.api import webhooks
         from tierdesk.tickets import hooks
 
-        hooks.subscribe("api.webhooks", webhooks.on_ticket_events)
+        hooks.subscribe("api.webhooks", webhooks.on_ticket_events,
+                        batch=webhooks.on_many_tickets)
         # Satisfaction answers are not ticket events: heard when a survey is saved.
         post_save.connect(webhooks.on_survey_saved, sender="reports.SatisfactionSurvey",
                           dispatch_uid="api.webhooks.csat")

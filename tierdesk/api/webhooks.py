@@ -326,6 +326,19 @@ def on_ticket_events(happened: Happened) -> None:
                       happened.ticket.pk)
 
 
+def on_many_tickets(happenings: list[Happened]) -> None:
+    """One action's events on several tickets (the SLA sweep's): one look at the
+    subscriptions for them all; each ticket's deliveries only when one wants its events."""
+    wanted: set[str] = set()
+    for happened in happenings:
+        wanted |= types_of(happened.events).keys()
+    if not any(set(events or ()) & wanted for events in WebhookSubscription.objects
+               .filter(is_active=True).values_list("events", flat=True)):
+        return
+    for happened in happenings:
+        on_ticket_events(happened)
+
+
 def _queue_deliveries(happened: Happened) -> None:
     # Every action of every ticket comes through here: first a cheap look at who wants
     # what (no joins), the subscriptions themselves only when one wants these events.

@@ -34,14 +34,17 @@ from __future__ import annotations
 import functools
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Q
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 
-from tierdesk.accounts.models import Provider
+from tierdesk.accounts.models import Organisation, Provider
 from tierdesk.automation import react, schedule
 from tierdesk.automation.models import Alarm, Firing
 from tierdesk.automation.rules import CompiledRule, matches
@@ -55,7 +58,7 @@ from tierdesk.tickets.actions.escalation import (
     record_sweep_steps,
 )
 from tierdesk.tickets.lifecycle import Status
-from tierdesk.tickets.models import EventCode, Ticket, TicketEvent
+from tierdesk.tickets.models import Category, EventCode, Priority, Ticket, TicketEvent
 
 log = logging.getLogger(__name__)
 SWEEP_BATCH = 1000
@@ -103,6 +106,14 @@ class _Step:
     payload: dict[str, Any]
 
 
+def _among(field: str, ids: list[int]) -> Q:
+    """`field IN ids`. On PostgreSQL the ids travel as one array parameter: a thousand
+    placeholders cost the driver more to lay out than the query costs the server."""
+    if connection.vendor == "postgresql":
+        return Q(**{f"{field}__in": RawSQL("SELECT unnest(%s::bigint[])", [list(ids)])})
+    return Q(**{f"{field}__in": list(ids)})
+
+
 def due_ticket_ids(now: datetime, *, limit: int = SWEEP_BATCH) -> list[int]:
     """Tickets with a deadline or an alarm at or before `now` (two index range scans)."""
     deadlines = list(Ticket.objects.filter(next_due_at__lte=now).order_by("next_due_at")
@@ -143,7 +154,7 @@ def _queue_follow_up(ids: list[int]) -> None:
 
 def _timelines(ids: list[int]) -> dict[int, list[tuple[int, str, datetime, dict]]]:
     timelines: dict[int, list[tuple[int, str, datetime, dict]]] = defaultdict(list)
-    rows = (TicketEvent.objects.filter(ticket_id__in=ids, code__in=_TIMELINE_CODES)
+    rows = (TicketEvent.objects.filter(_among("ticket_id", ids), code__in=_TIMELINE_CODES)
             .order_by("ticket_id", "at", "id")
             .values_list("ticket_id", "pk", "code", "at", KT("payload__to"),
                          KT("payload__priority"), KT("payload__by"), KT("payload__target"),
@@ -157,16 +168,14 @@ def _timelines(ids: list[int]) -> dict[int, list[tuple[int, str, datetime, dict]
 @transaction.atomic
 def sweep_batch(ids: list[int], *, now: datetime, report: SweepReport) -> list[int]:
     """Stage 1 for some tickets, in one transaction. Returns the Firing ids it claimed."""
-    # What the clock and the rules' filters read; a category's parents load lazily, and
-    # only for rules that filter on a category.
-    qs = Ticket.objects.select_related("priority", "category", "organisation__plan").defer(
-        *_LONG_TEXT)
+    qs = Ticket.objects.defer(*_LONG_TEXT)
     if connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True, no_key=True, of=("self",))
-    tickets = {t.pk: t for t in qs.filter(pk__in=ids).order_by("pk")}
+        qs = qs.select_for_update(skip_locked=True, no_key=True)
+    tickets = {t.pk: t for t in qs.filter(_among("pk", ids)).order_by("pk")}
+    _attach_related(tickets.values())
     timelines = _timelines(list(tickets))
     fired: dict[int, set[tuple[str, str, int]]] = defaultdict(set)
-    for tid, target, kind, cycle in Firing.objects.filter(ticket_id__in=list(tickets)) \
+    for tid, target, kind, cycle in Firing.objects.filter(_among("ticket_id", list(tickets))) \
             .values_list("ticket_id", "target", "kind", "cycle"):
         fired[tid].add((target, kind, cycle))
     timed = [r for r in schedule.active_rules() if r.is_timed]
@@ -235,6 +244,22 @@ def _log_broken(broken: dict[int, Exception], fired: dict[int, set[tuple[str, st
         if created:
             record_automation_failed(ticket=ticket, what="SLA sweep",
                                      error=str(exc) or repr(exc), at=now)
+
+
+def _attach_related(tickets: Iterable[Ticket]) -> None:
+    """What the clock and the rules' filters read — organisation and plan, priority,
+    category — read once per distinct row (a desk has few), not joined to every ticket:
+    a thousand tickets make a thousand model instances, not five thousand."""
+    tickets = list(tickets)
+    orgs = Organisation.objects.select_related("plan").in_bulk(
+        {t.organisation_id for t in tickets})
+    priorities = Priority.objects.in_bulk({t.priority_id for t in tickets})
+    categories = Category.objects.in_bulk({t.category_id for t in tickets if t.category_id})
+    for t in tickets:
+        t.organisation = orgs[t.organisation_id]
+        t.priority = priorities[t.priority_id]
+        # A category's parents load lazily, and only for rules that filter on a category.
+        t.category = categories.get(t.category_id) if t.category_id else None
 
 
 def _steps_due(ticket: Ticket, rows: list[_Row], fired: set[tuple[str, str, int]],
@@ -333,7 +358,8 @@ def _reschedule(tickets: dict[int, Ticket], sla: dict[int, list[_Row]],
     """Move each ticket's deadline and alarm past the steps now taken."""
     due_changes: list[tuple[int, datetime | None]] = []
     alarms: list[Alarm] = []
-    current = dict(Alarm.objects.filter(ticket_id__in=list(tickets)).values_list("ticket_id", "at"))
+    current = dict(Alarm.objects.filter(_among("ticket_id", list(tickets)))
+                   .values_list("ticket_id", "at"))
     for pk, ticket in tickets.items():
         announced, start, commitment = context[pk]
         cycle = ticket.reopen_count
@@ -346,8 +372,21 @@ def _reschedule(tickets: dict[int, Ticket], sla: dict[int, list[_Row]],
         if alarm != current.get(pk) or pk not in current:
             alarms.append(Alarm(ticket_id=pk, at=alarm))
     write_next_due(due_changes)
-    Alarm.objects.bulk_create(alarms, update_conflicts=True, unique_fields=["ticket"],
-                              update_fields=["at"], batch_size=500)
+    _write_alarms(alarms)
+
+
+def _write_alarms(alarms: list[Alarm]) -> None:
+    if not alarms:
+        return
+    if connection.vendor != "postgresql":
+        Alarm.objects.bulk_create(alarms, update_conflicts=True, unique_fields=["ticket"],
+                                  update_fields=["at"], batch_size=500)
+        return
+    with connection.cursor() as cur:  # two array parameters, whatever the number of rows
+        cur.execute(f"INSERT INTO {Alarm._meta.db_table} (ticket_id, at) "  # noqa: S608 - our own table name
+                    "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[]) "
+                    "ON CONFLICT (ticket_id) DO UPDATE SET at = excluded.at",
+                    [[a.ticket_id for a in alarms], [a.at for a in alarms]])
 
 
 def _next_deadline(rows: list[_Row], announced: frozenset[str]) -> datetime | None:

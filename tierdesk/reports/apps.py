@@ -15,6 +15,7 @@ class ReportsConfig(AppConfig):
         from tierdesk.reports import aggregates, subscribers
         from tierdesk.tickets import hooks
 
-        hooks.subscribe("reports", subscribers.on_ticket_events)
+        hooks.subscribe("reports", subscribers.on_ticket_events,
+                        batch=subscribers.on_many_tickets)
         connection_created.connect(aggregates.on_connection_created,
                                    dispatch_uid="tierdesk.reports.percentile")

@@ -36,27 +36,49 @@ class Happened:
 
 
 Subscriber = Callable[[Happened], None]
+BatchSubscriber = Callable[[list[Happened]], None]
 _subscribers: list[tuple[str, Subscriber]] = []
+# Optional: a subscriber's handler for an action that touched many tickets at once (the SLA
+# sweep records a thousand steps in one action): called once with all of them, in place of
+# one call per ticket, so that it can do its work in a fixed number of queries.
+_batch: dict[str, BatchSubscriber] = {}
 
 
-def subscribe(name: str, fn: Subscriber) -> None:
+def subscribe(name: str, fn: Subscriber, *, batch: BatchSubscriber | None = None) -> None:
     """Register `fn` under a unique name (re-registering the name replaces it)."""
     global _subscribers
     _subscribers = [(n, f) for n, f in _subscribers if n != name] + [(name, fn)]
+    if batch is not None:
+        _batch[name] = batch
+    else:
+        _batch.pop(name, None)
 
 
 def unsubscribe(name: str) -> None:
     global _subscribers
     _subscribers = [(n, f) for n, f in _subscribers if n != name]
+    _batch.pop(name, None)
 
 
 def dispatch(events: list[TicketEvent]) -> None:
+    """Each subscriber hears each ticket's events (in the order subscribed; for one ticket,
+    subscriber after subscriber, as always)."""
     by_ticket: dict[int, list[TicketEvent]] = {}
     tickets: dict[int, Ticket] = {}
     for event in events:
         by_ticket.setdefault(event.ticket_id, []).append(event)
         tickets[event.ticket_id] = event.ticket
-    for ticket_id, evs in by_ticket.items():
-        happened = Happened(tickets[ticket_id], tuple(evs))
+    happenings = [Happened(tickets[pk], tuple(evs)) for pk, evs in by_ticket.items()]
+    if not happenings:
+        return
+    if len(happenings) == 1:
         for _name, fn in list(_subscribers):
-            fn(happened)
+            fn(happenings[0])
+        return
+    for name, fn in list(_subscribers):
+        many = _batch.get(name)
+        if many is not None:
+            many(happenings)
+        else:
+            for happened in happenings:
+                fn(happened)

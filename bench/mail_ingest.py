@@ -245,6 +245,30 @@ def actions_stubbed(rng: random.Random):
             setattr(actions, name, fn)
 
 
+@contextmanager
+def subscribers_timed(spent: dict[str, float]):
+    """Each tickets.hooks subscriber's CPU time, added up in `spent` (seconds by name):
+    where a ticket action's time goes, whichever app it belongs to."""
+    from tierdesk.tickets import hooks
+
+    saved = list(hooks._subscribers)
+
+    def timed(name, fn):
+        def run(happened):
+            started = time.process_time()
+            try:
+                fn(happened)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.process_time() - started
+        return run
+
+    hooks._subscribers[:] = [(name, timed(name, fn)) for name, fn in saved]
+    try:
+        yield
+    finally:
+        hooks._subscribers[:] = saved
+
+
 def parse_only(messages: list[bytes]) -> float:
     from tierdesk.mail import parse
     from tierdesk.mail.quotes import strip_quotes
@@ -315,6 +339,12 @@ def main() -> None:
         mix = Mix(people)
         from tierdesk.tickets.models import Ticket
 
+        shares: dict[tuple[int, str], tuple[float, dict[str, float]]] = {}
+        # Warm-up, not measured: templates compiled, translations and policies loaded, as
+        # in a worker that has been running for a while.
+        grow(sizes[0], people, at)
+        run("ingest", [mix.message(first=100001, last=100000 + sizes[0]) for _ in range(40)])
+
         for size in sizes:
             grow(size, people, at)
             first, last = 100001, 100000 + size  # the bulk-loaded ones
@@ -323,7 +353,10 @@ def main() -> None:
                     messages = [mix.message(first=first, last=last) for _ in range(args.messages)]
                     before = Ticket.objects.count()
                     if what == "everything":
-                        elapsed, cpu, states = run(door, messages)
+                        spent: dict[str, float] = {}
+                        with subscribers_timed(spent):
+                            elapsed, cpu, states = run(door, messages)
+                        shares[(size, door)] = (cpu, spent)
                     else:
                         with actions_stubbed(random.Random(size)):
                             elapsed, cpu, states = run(door, messages)
@@ -331,6 +364,14 @@ def main() -> None:
                     print(f"| {before:,} | {what} | {door} | {len(messages) / elapsed:,.0f} | "
                           f"{1000 * elapsed / len(messages):.2f} | {1000 * cpu / len(messages):.2f} | "
                           f"{shown} |", flush=True)
+        print("\nWhere the CPU time of \"everything\" goes: the tickets.hooks subscribers the "
+              "actions call (CPU ms per message, each app's own code), at each size:\n")
+        names = sorted({n for _cpu, spent in shares.values() for n in spent})
+        print("| tickets before | door | total | " + " | ".join(names) + " |")
+        print("|---:|---|---:|" + "---:|" * len(names))
+        for (size, door), (total, spent) in shares.items():
+            print(f"| {size:,} | {door} | {1000 * total / args.messages:.2f} | " + " | ".join(
+                f"{1000 * spent.get(n, 0.0) / args.messages:.2f}" for n in names) + " |")
         sample = [mix.message(first=first, last=last) for _ in range(args.messages)]
         cpu = time.process_time()
         parse_s = parse_only(sample)

@@ -113,3 +113,14 @@ def test_the_originals_of_a_ticket_quotes_html_and_withheld_files(people, ingest
     detail = client.get(reverse("mail:detail", args=[html.pk]))
     assert b"<b>lectura</b>" in detail.content
     assert b"evil.test" not in detail.content and b"onerror" not in detail.content
+
+
+def test_the_pages_speak_the_agents_language(held, people):
+    people.tess.user.language = "es"
+    people.tess.user.save(update_fields=["language"])
+    client = login("tess@helpful.test")
+    listing = client.get(reverse("mail:held"))
+    assert b"Correo entrante" in listing.content
+    assert "1 mensaje espera revisión.".encode() in listing.content
+    page = client.get(reverse("mail:detail", args=[held.pk]))
+    assert b"Liberar: procesarlo ahora" in page.content

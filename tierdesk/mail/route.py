@@ -20,15 +20,16 @@ The questions, in order (the first answer wins):
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db import connection
 
-from tierdesk.accounts.models import Contact, Organisation, OrganisationDomain, Provider, User
-from tierdesk.mail import conf, ids
+from tierdesk.accounts.models import Agent, Contact, Organisation, OrganisationDomain, Provider, User
+from tierdesk.mail import conf, ids, rows
 from tierdesk.mail.models import InboundMessage
 from tierdesk.mail.parse import Automation, ParsedMail
 from tierdesk.tickets.access import parse_reference
@@ -74,9 +75,40 @@ class Route:
 # ----------------------------------------------------------------------------- ticket
 
 
-def _tickets():
-    # The requester is read again by the notices the action sends: load it now.
-    return Ticket.objects.select_related("organisation", "requester__user")
+_TICKET = (rows.Part(Ticket, "t"), rows.Part(Organisation, "o"), rows.Part(Contact, "c"),
+           rows.Part(User, "u"))
+
+
+# The hand-written reads (rows.py): only identifiers from the models' _meta are put
+# into the SQL text, never a value (values are parameters). Built once per process.
+
+
+@functools.cache
+def _ticket_sql(key: str) -> str:
+    t, o, c, u = _TICKET
+    col = rows.column
+    return (f"SELECT {t.columns()}, {o.columns()}, {c.columns()}, {u.columns()} "  # noqa: S608
+            f"FROM {t.table()} "
+            f"JOIN {o.table()} ON o.{col(Organisation, 'id')} = t.{col(Ticket, 'organisation')} "
+            f"JOIN {c.table()} ON c.{col(Contact, 'id')} = t.{col(Ticket, 'requester')} "
+            f"JOIN {u.table()} ON u.{col(User, 'id')} = c.{col(Contact, 'user')} "
+            f"WHERE t.{col(Ticket, key)} = %s")
+
+
+def _ticket(*, number: int | None = None, pk: int | None = None) -> Ticket | None:
+    """A ticket with its organisation and requester (the notices the action sends read
+    them), in one query."""
+    key = "number" if number is not None else "id"
+    found = rows.fetch(_ticket_sql(key), [number if number is not None else pk], _TICKET)
+    if found is None:
+        return None
+    ticket, organisation, contact, user = found
+    assert isinstance(ticket, Ticket) and isinstance(contact, Contact)
+    rows.cache(ticket, "organisation", organisation)
+    rows.cache(ticket, "requester", contact)
+    rows.cache(contact, "user", user)
+    rows.cache(contact, "organisation", organisation)
+    return ticket
 
 
 def _live(ticket: Ticket) -> Ticket:
@@ -84,8 +116,16 @@ def _live(ticket: Ticket) -> Ticket:
     for _ in range(5):
         if ticket.merged_into_id is None:
             break
-        ticket = _tickets().get(pk=ticket.merged_into_id)
+        ticket = _ticket(pk=ticket.merged_into_id) or ticket
     return ticket
+
+
+@functools.cache
+def _known_sql(n: int) -> str:
+    m, col = InboundMessage, rows.column
+    return (f"SELECT {col(m, 'ticket')} FROM {rows.table(m)} WHERE "  # noqa: S608
+            f"{col(m, 'message_id')} IN ({', '.join(['%s'] * n)}) AND "
+            f"{col(m, 'ticket')} IS NOT NULL ORDER BY {col(m, 'id')} DESC LIMIT 1")
 
 
 def find_ticket(mail: ParsedMail) -> tuple[Ticket | None, str]:
@@ -96,38 +136,78 @@ def find_ticket(mail: ParsedMail) -> tuple[Ticket | None, str]:
         numbers = [n for n in (parse_reference(m.group(0)) for m in _SUBJECT_REF.finditer(
             mail.subject)) if n is not None]
     if numbers:
-        ticket = _tickets().filter(number=numbers[0]).first()
+        ticket = _ticket(number=numbers[0])
         if ticket is not None:
             return _live(ticket), found_by
     thread = mail.thread_ids[:30]
     if thread:
-        pk = (InboundMessage.objects.filter(message_id__in=thread, ticket__isnull=False)
-              .order_by("-pk").values_list("ticket_id", flat=True).first())
-        if pk is not None:
-            return _live(_tickets().get(pk=pk)), "known_message"
+        row = rows.scalar_row(_known_sql(len(thread)), thread)
+        ticket = _ticket(pk=row[0]) if row is not None else None
+        if ticket is not None:
+            return _live(ticket), "known_message"
     return None, ""
 
 
 # ----------------------------------------------------------------------------- people
 
 
+_USER = (rows.Part(User, "u"), rows.Part(Agent, "a"), rows.Part(Contact, "c"),
+         rows.Part(Organisation, "o"))
+
+
+@functools.cache
+def _user_sql() -> str:
+    u, a, c, o = _USER
+    col = rows.column
+    return (f"SELECT {u.columns()}, {a.columns()}, {c.columns()}, {o.columns()} "  # noqa: S608
+            f"FROM {u.table()} "
+            f"LEFT JOIN {a.table()} ON a.{col(Agent, 'user')} = u.{col(User, 'id')} "
+            f"LEFT JOIN {c.table()} ON c.{col(Contact, 'user')} = u.{col(User, 'id')} "
+            f"LEFT JOIN {o.table()} ON o.{col(Organisation, 'id')} = c.{col(Contact, 'organisation')} "
+            f"WHERE u.{col(User, 'email')} = %s LIMIT 1")
+
+
 def find_user(email: str) -> User | None:
-    # Addresses are stored in lower case (UserManager.create_user): an exact,
-    # indexed lookup, flat however many people there are.
-    return (User.objects.select_related("agent", "contact__organisation")
-            .filter(email=email).first())
+    """The user of an address, with agent, contact and organisation, in one query.
+
+    Addresses are stored in lower case (UserManager.create_user): an exact,
+    indexed lookup, flat however many people there are."""
+    found = rows.fetch(_user_sql(), [email], _USER)
+    if found is None:
+        return None
+    user, agent, contact, organisation = found
+    assert isinstance(user, User)
+    rows.cache(user, "agent", agent)
+    rows.cache(user, "contact", contact)
+    for one in (agent, contact):
+        if one is not None:
+            rows.cache(one, "user", user)
+    if contact is not None:
+        rows.cache(contact, "organisation", organisation)
+    return user
+
+
+_DOMAIN = (rows.Part(Organisation, "o"),)
+
+
+@functools.cache
+def _domain_sql(n: int) -> str:
+    (o,), col, d = _DOMAIN, rows.column, rows.column(OrganisationDomain, "domain")
+    return (f"SELECT {o.columns()} FROM {o.table()} "  # noqa: S608
+            f"JOIN {rows.table(OrganisationDomain)} d "
+            f"ON d.{col(OrganisationDomain, 'organisation')} = o.{col(Organisation, 'id')} "
+            f"WHERE d.{d} IN ({', '.join(['%s'] * n)}) ORDER BY LENGTH(d.{d}) DESC LIMIT 1")
 
 
 def organisation_for(email: str) -> Organisation | None:
-    """The organisation owning the address's domain or a parent domain (mail.acme.test)."""
+    """The organisation owning the address's domain or a parent domain (mail.acme.test):
+    the most specific domain wins."""
     labels = email.rpartition("@")[2].split(".")
     candidates = [".".join(labels[i:]) for i in range(len(labels) - 1)]
-    rows = {d.domain: d.organisation for d in OrganisationDomain.objects.select_related(
-        "organisation").filter(domain__in=candidates)}
-    for domain in candidates:  # the most specific first
-        if domain in rows:
-            return rows[domain]
-    return None
+    if not candidates:
+        return None
+    found = rows.fetch(_domain_sql(len(candidates)), candidates, _DOMAIN)
+    return found[0] if found else None  # type: ignore[return-value]
 
 
 def watchers(mail: ParsedMail, organisation_id: int, *, exclude: set[str]) -> list[Contact]:
@@ -143,20 +223,29 @@ def watchers(mail: ParsedMail, organisation_id: int, *, exclude: set[str]) -> li
 # ----------------------------------------------------------------------------- limits
 
 
-def _recent(email: str, now: datetime) -> Q:
-    return Q(from_address=email, received_at__gte=now - timedelta(hours=1),
-             received_at__lte=now)
+@functools.cache
+def _load_sql() -> str:
+    m, col = InboundMessage, rows.column
+    when = col(m, "received_at")
+    return (f"SELECT COALESCE(SUM(CASE WHEN {col(m, 'outcome')} = %s THEN 1 ELSE 0 END), 0), "  # noqa: S608
+            f"COALESCE(SUM(CASE WHEN {col(m, 'state')} = %s THEN 1 ELSE 0 END), 0) "
+            f"FROM {rows.table(m)} WHERE {col(m, 'from_address')} = %s "
+            f"AND {when} >= %s AND {when} <= %s")
 
 
 def sender_load(email: str, now: datetime) -> tuple[bool, bool]:
     """(too many new tickets, too many messages) from this sender in the last hour.
 
     One indexed query (from_address, received_at), however many messages there are."""
-    counts = InboundMessage.objects.filter(_recent(email, now)).aggregate(
-        created=Count("pk", filter=Q(outcome=InboundMessage.Outcome.CREATED)),
-        processed=Count("pk", filter=Q(state=InboundMessage.State.PROCESSED)))
-    return (counts["created"] >= conf.new_tickets_per_sender_hour(),
-            counts["processed"] >= conf.messages_per_sender_hour())
+    m = InboundMessage
+    row = rows.scalar_row(
+        _load_sql(),
+        [m.Outcome.CREATED.value, m.State.PROCESSED.value, email,
+         connection.ops.adapt_datetimefield_value(now - timedelta(hours=1)),
+         connection.ops.adapt_datetimefield_value(now)])
+    created, processed = row if row is not None else (0, 0)
+    return (created >= conf.new_tickets_per_sender_hour(),
+            processed >= conf.messages_per_sender_hour())
 
 
 def recently_refused(email: str, now: datetime) -> bool:

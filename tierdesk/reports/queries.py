@@ -261,6 +261,28 @@ def _tuned() -> Iterator[None]:
         yield
 
 
+@contextmanager
+def _hashed() -> Iterator[None]:
+    """Group counts and sums by hashing, not by sorting (PostgreSQL; inside `_tuned`).
+
+    The planner has no statistics for a period key (the creation truncated in a
+    time zone), so it guesses one group per row and sorts a million rows to
+    group them into a few hundred: three times the CPU of a hash aggregate at
+    1,000,000 tickets (docs/PERFORMANCE.md). Only around count queries:
+    percentiles are ordered-set aggregates, which group by sorting anyway.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_sort = on")
+
+
 def _sla_row(key: Any, label: str, values: dict[str, Any]) -> SlaRow:
     row = SlaRow(key=key, label=label, tickets=values["tickets"] or 0,
                  paused_customer=values["paused_customer"] or 0,
@@ -284,8 +306,9 @@ def sla_table(filters: Filters, group: str, *, now: datetime, times: bool = True
     """
     grouped = filters.measures().values(key=_key(group, filters.tz))
     with _tuned():
-        values: dict[Any, dict[str, Any]] = {
-            _as_date(v["key"]): dict(v) for v in grouped.annotate(**_count_aggregates(now))}
+        with _hashed():
+            values: dict[Any, dict[str, Any]] = {
+                _as_date(v["key"]): dict(v) for v in grouped.annotate(**_count_aggregates(now))}
         if times and values:
             for v in grouped.annotate(**_time_aggregates()):
                 values[_as_date(v["key"])].update(v)
@@ -342,9 +365,10 @@ def sla_report(filters: Filters, group: str, *, now: datetime, trend: str,
             kpi_aggs[f"k{kpi.pk}_num"], kpi_aggs[f"k{kpi.pk}_den"] = spec
     counted = {**_count_aggregates(now), **kpi_aggs}
     with _tuned():
-        combos: list[dict[str, Any]] = [dict(c) for c in filters.measures().values(
-            g=_key(group, filters.tz), t=_key(trend, filters.tz), p=F("priority_id"))
-            .annotate(**counted)]
+        with _hashed():
+            combos: list[dict[str, Any]] = [dict(c) for c in filters.measures().values(
+                g=_key(group, filters.tz), t=_key(trend, filters.tz), p=F("priority_id"))
+                .annotate(**counted)]
         times, total_times = _percentiles(filters, group) if combos else ({}, {})
     sums: dict[str, dict[Any, dict[str, Any]]] = {"g": {}, "t": {}, "p": {}}
     total: dict[str, Any] = dict.fromkeys(counted, 0)
@@ -533,7 +557,7 @@ def satisfaction_table(filters: Filters, group: str) -> list[SatisfactionRow]:
            else F(_SURVEY_FIELD[group]))
     qs = (filters.surveys().values(key=key).annotate(**_satisfaction_aggregates())
           .order_by("key"))
-    with _tuned():
+    with _tuned(), _hashed():
         rows: list[tuple[Any, Any]] = [(_as_date(v["key"]), v) for v in qs]
     names = labels(group, [k for k, _v in rows])
     table = [SatisfactionRow(key=k, label=names.get(k, str(k)), asked=v["asked"],

@@ -29,6 +29,7 @@ SHOTS = [
     ("portal-ticket", "alice@acme.test", "{busy_portal}", 1280, None),
     ("portal-ticket-phone", "alice@acme.test", "{busy_portal}", 390, None),
     ("portal-ticket-es", "carmen@bodega.test", "{spanish_portal}", 1280, None),
+    ("portal-ticket-resolved", "alice@acme.test", "{resolved_portal}", 1280, None),
     ("console-queue", "tier1@northwind.test", "/console/", 1440, None),
     ("console-ticket", "tier2@northwind.test", "{busy_console}", 1440, "open-explain"),
     ("console-phone-desk", "tier1@northwind.test", "/console/phone/", 1280, None),
@@ -86,6 +87,13 @@ def story() -> dict[str, str]:
                                   "certificate; mail flows again by tomorrow morning.")
     actions.log_time(actor=tier2.user, ticket=t, minutes=45, note="Relay diagnosis",
                      at=at + timedelta(hours=3))
+    done = actions.create_ticket(actor=alice.user, at=at, new=actions.NewTicket(
+        requester=alice, subject="New starter needs a mailbox",
+        description="Marta starts on Monday in accounting: mailbox and shared drives, please."))
+    actions.add_reply(actor=tier1.user, ticket=done, at=at + timedelta(minutes=30),
+                      body="Mailbox marta@acme.test is ready; the password goes to her manager.")
+    actions.resolve(actor=tier1.user, ticket=done, code="fixed", at=at + timedelta(minutes=31),
+                    note="Mailbox and the accounting drive are set up.")
     CannedResponse.objects.create(
         title="Ask for a screenshot", title_es="Pedir una captura",
         body="Hello {customer}, could you send a screenshot of the error on {reference}?",
@@ -95,7 +103,8 @@ def story() -> dict[str, str]:
     assert spanish is not None
     return {"busy_portal": f"/portal/tickets/{t.reference}/",
             "busy_console": f"/console/tickets/{t.reference}/",
-            "spanish_portal": f"/portal/tickets/{spanish.reference}/"}
+            "spanish_portal": f"/portal/tickets/{spanish.reference}/",
+            "resolved_portal": f"/portal/tickets/{done.reference}/"}
 
 
 def shoot(base: str, paths: dict[str, str]) -> None:

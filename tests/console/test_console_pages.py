@@ -250,3 +250,23 @@ def test_manager_sees_commitments_due(open_ticket, people):
                              due_at=clock.now() + timedelta(days=1), note="tomorrow")
     html = client_of(people.lea).get(reverse("console:manager")).content.decode()
     assert t.reference in html.split("Commitments due")[1]
+
+
+def test_a_new_commitment_replaces_the_last_and_a_resolved_ticket_owes_none(open_ticket, people):
+    from tierdesk.console.models import Commitment
+    from tierdesk.console.queues import commitments_due
+
+    now = clock.now()
+    t = open_ticket(at=now)
+    later = open_ticket("Later", at=now)
+    actions.commit_timeframe(actor=people.tom.user, ticket=t, due_at=now + timedelta(days=2),
+                             note="first")
+    actions.commit_timeframe(actor=people.tom.user, ticket=t, due_at=now + timedelta(hours=3),
+                             note="sooner after all")
+    actions.commit_timeframe(actor=people.tom.user, ticket=later, due_at=now + timedelta(days=30),
+                             note="next month")
+    assert Commitment.objects.get(ticket=t).note == "sooner after all"
+    due = commitments_due(now=clock.now())
+    assert [(d.ticket.reference, d.note) for d in due] == [(t.reference, "sooner after all")]
+    actions.resolve(actor=people.tom.user, ticket=t, code="fixed", note="Done.")
+    assert commitments_due(now=clock.now()) == []

@@ -64,3 +64,27 @@ class CustomerEscalation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket_id} {self.last_at:%Y-%m-%d %H:%M}"
+
+
+class Commitment(models.Model):
+    """The latest resolution time-frame an engineer committed to on a ticket: a cache of the
+    timeline's `timeframe_committed` events, for the manager's "commitments due".
+
+    Read from the timeline, the latest commitment per ticket means scanning every event
+    (there is no index on the event's code); this table holds one row per ticket. A hooks
+    subscriber writes it in the committing action's transaction (console.escalations);
+    the migration that made the table filled it from the timeline as it stood.
+    """
+
+    ticket = models.OneToOneField("tickets.Ticket", on_delete=models.CASCADE, primary_key=True,
+                                  related_name="+")
+    due_at = models.DateTimeField(_("promised by"), db_index=True)
+    note = models.TextField(_("what was promised"), blank=True)
+    committed_at = models.DateTimeField(_("committed at"))
+
+    class Meta:
+        verbose_name = _("resolution commitment")
+        verbose_name_plural = _("resolution commitments")
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} by {self.due_at:%Y-%m-%d %H:%M}"

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from tierdesk.accounts.models import Agent, Team
-from tierdesk.console.models import CustomerEscalation
+from tierdesk.console.models import Commitment, CustomerEscalation
 from tierdesk.sla.models import TicketSLA
 from tierdesk.tickets import queries
 from tierdesk.tickets.models import EventCode, Ticket, TicketEvent
@@ -174,23 +174,15 @@ class Due:
 
 
 def commitments_due(*, now: datetime, horizon: timedelta = timedelta(days=7),
-                    scan: int = 500) -> list[Due]:
+                    limit: int = 50) -> list[Due]:
     """Time-frames engineers committed to on open tickets, due within `horizon` or overdue.
 
-    Reads the most recent commitments (the last `scan`) and keeps the latest per ticket:
-    a fixed two queries however large the timeline table is.
+    From console.Commitment, the latest commitment of each ticket (a cache of the
+    timeline, indexed by the instant due): one query however large the timeline is.
     """
-    events = (TicketEvent.objects.filter(code="timeframe_committed",
-                                         ticket__status__in=ACTIVE_STATUSES)
-              .select_related("ticket__organisation", "ticket__assignee__user")
-              .order_by("-at", "-id")[:scan])
-    latest: dict[int, Due] = {}
-    for ev in events:
-        due = ev.payload.get("due_at")
-        if ev.ticket_id in latest or not due:
-            continue
-        due_at = datetime.fromisoformat(due) if isinstance(due, str) else due
-        latest[ev.ticket_id] = Due(ticket=ev.ticket, due_at=due_at, note=ev.body,
-                                   overdue=due_at < now)
-    return sorted((d for d in latest.values() if d.due_at <= now + horizon),
-                  key=lambda d: d.due_at)
+    rows = (Commitment.objects.filter(ticket__status__in=ACTIVE_STATUSES,
+                                      due_at__lte=now + horizon)
+            .select_related("ticket__organisation", "ticket__assignee__user")
+            .order_by("due_at", "ticket_id")[:limit])
+    return [Due(ticket=c.ticket, due_at=c.due_at, note=c.note, overdue=c.due_at < now)
+            for c in rows]

@@ -23,6 +23,7 @@ import ipaddress
 import json
 import logging
 import secrets
+import socket
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -117,7 +118,26 @@ def _check_url(url: str, *, for_customer: bool) -> str:
             address = None
         if address is not None and not address.is_global:
             raise ActionError(_("That address is not reachable from the internet."), field="url")
+        if address is None and not _resolves_to_internet(host, parts.port or 443):
+            raise ActionError(_("That address is not reachable from the internet."), field="url")
     return url
+
+
+def _resolves_to_internet(host: str, port: int) -> bool:
+    """False when the name points into a private network (a name that does not resolve
+    yet passes: it may be set up later, and a delivery to it only fails)."""
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return True
+    for info in infos:
+        try:
+            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        except ValueError:
+            return False
+        if not address.is_global:
+            return False
+    return True
 
 
 def _check_events(events: Iterable[str], *, for_customer: bool) -> list[str]:

@@ -110,18 +110,24 @@ def test_a_rolled_back_action_delivers_nothing(api, people):
 
 
 class Receiver:
-    """A webhook receiver on loopback that records what it got; `up=False` answers 503."""
+    """A webhook receiver on loopback that records what it got; `up=False` answers 503,
+    `redirect_to` a 302 there."""
 
     def __init__(self):
         self.got: list[tuple[dict, bytes]] = []
         self.up = True
+        self.redirect_to = ""
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 raw = self.rfile.read(int(self.headers["Content-Length"]))
                 receiver.got.append((dict(self.headers), raw))
-                self.send_response(200 if receiver.up else 503)
+                if receiver.redirect_to:
+                    self.send_response(302)
+                    self.send_header("Location", receiver.redirect_to)
+                else:
+                    self.send_response(200 if receiver.up else 503)
                 self.end_headers()
 
             def log_message(self, *args):
@@ -172,9 +178,13 @@ def test_signed_delivery_survives_a_receiver_that_is_down(api, people, open_tick
     second = OutboxMessage.objects.get(pk=pk)
     assert second.attempts == 2 and "503" in second.last_error
     assert second.next_attempt_at - message.next_attempt_at > message.next_attempt_at - now
-    # 3. Back up: delivered, signed, and the log says so.
+    # 3. Back up: the periodic retry (what the worker runs) delivers it, signed, and the
+    # log says so. Nothing was lost on the way.
     receiver.up = True
-    assert outbox.deliver(pk, now=second.next_attempt_at) is True
+    outbox.deliver_due(now=second.next_attempt_at - timedelta(seconds=1))
+    assert OutboxMessage.objects.get(pk=pk).attempts == 2  # not due yet: left alone
+    outbox.deliver_due(now=second.next_attempt_at)
+    assert OutboxMessage.objects.get(pk=pk).state == "sent"
     headers, raw = receiver.got[-1]
     assert headers["Tierdesk-Event"] == "ticket.created"
     assert headers["Tierdesk-Delivery"] == str(delivery.uuid)
@@ -230,3 +240,36 @@ def test_jsonb_order_survives_a_round_trip():
     assert list(ordered) == ["id", "data", "type"]
     assert list(ordered["data"]["a"][0]) == ["c", "bb"]
     assert webhooks.body_bytes(json.loads(json.dumps(ordered))) == webhooks.body_bytes(ordered)
+
+
+def test_a_customer_url_may_not_lead_into_the_providers_network(api, people, monkeypatch,
+                                                                  open_ticket, receiver):
+    import socket as socket_module
+
+    real_dns = socket_module.getaddrinfo
+
+    def fake_dns(host, port, *args, **kwargs):
+        if host == "intranet.acme.test":
+            return [(socket_module.AF_INET, socket_module.SOCK_STREAM, 6, "", ("10.0.0.8", port))]
+        if host == "hooks.acme.test":
+            return [(socket_module.AF_INET, socket_module.SOCK_STREAM, 6, "",
+                     ("93.184.215.14", port))]
+        return real_dns(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(webhooks.socket, "getaddrinfo", fake_dns)
+    r = api("alice").post("/api/v1/webhooks/", {"url": "https://intranet.acme.test/h",
+                                                "events": ["ticket.created"]}, format="json")
+    assert (r.status_code, r.json()["field"]) == (400, "url")
+    subscribe(api("alice"), "https://hooks.acme.test/h", ["ticket.created"])
+    # A receiver that redirects elsewhere is a failed delivery: the redirect is not followed.
+    elsewhere = Receiver()
+    try:
+        receiver.redirect_to = elsewhere.url
+        made = subscribe(api("lea"), receiver.url, ["ticket.created"])
+        open_ticket()
+        delivery = WebhookDelivery.objects.get(subscription_id=made["id"])
+        assert outbox.deliver(delivery.outbox_id) is False
+        assert len(receiver.got) == 1 and elsewhere.got == []
+        assert "302" in OutboxMessage.objects.get(pk=delivery.outbox_id).last_error
+    finally:
+        elsewhere.close()

@@ -103,7 +103,7 @@ def test_a_claimed_message_is_not_sent_by_a_second_worker():
 def test_webhooks_go_through_the_same_outbox():
     message = outbox.enqueue_webhook(key="w1", url="http://127.0.0.1:9/hook", body={"a": 1})
     assert message.kind == "webhook" and message.state == "pending"
-    with mock.patch.object(outbox.urllib.request, "urlopen") as urlopen:
+    with mock.patch.object(outbox._NO_REDIRECTS, "open") as urlopen:
         urlopen.return_value.__enter__.return_value.status = 204
         assert outbox.deliver_due(message.next_attempt_at) == 1
     request = urlopen.call_args.args[0]

@@ -23,6 +23,7 @@ import ipaddress
 import json
 import logging
 import secrets
+import socket
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -117,7 +118,26 @@ def _check_url(url: str, *, for_customer: bool) -> str:
             address = None
         if address is not None and not address.is_global:
             raise ActionError(_("That address is not reachable from the internet."), field="url")
+        if address is None and not _resolves_to_internet(host, parts.port or 443):
+            raise ActionError(_("That address is not reachable from the internet."), field="url")
     return url
+
+
+def _resolves_to_internet(host: str, port: int) -> bool:
+    """False when the name points into a private network (a name that does not resolve
+    yet passes: it may be set up later, and a delivery to it only fails)."""
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return True
+    for info in infos:
+        try:
+            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        except ValueError:
+            return False
+        if not address.is_global:
+            return False
+    return True
 
 
 def _check_events(events: Iterable[str], *, for_customer: bool) -> list[str]:
@@ -319,8 +339,15 @@ def on_ticket_events(happened: Happened) -> None:
     never stops the desk's own work (the action goes on and commits).
     """
     try:
+        # Every action of every ticket comes through here: first a cheap look at who
+        # wants what (one query, no joins, no savepoint), the rest only when one does.
+        grouped = types_of(happened.events)
+        wanted = [pk for pk, events in WebhookSubscription.objects.filter(is_active=True)
+                  .values_list("pk", "events") if set(events or ()) & grouped.keys()]
+        if not wanted:
+            return
         with transaction.atomic():
-            _queue_deliveries(happened)
+            _queue_deliveries(happened, grouped, wanted)
     except Exception:
         log.exception("webhooks: could not queue the deliveries of ticket %s",
                       happened.ticket.pk)
@@ -339,14 +366,8 @@ def on_many_tickets(happenings: list[Happened]) -> None:
         on_ticket_events(happened)
 
 
-def _queue_deliveries(happened: Happened) -> None:
-    # Every action of every ticket comes through here: first a cheap look at who wants
-    # what (no joins), the subscriptions themselves only when one wants these events.
-    grouped = types_of(happened.events)
-    wanted = [pk for pk, events in WebhookSubscription.objects.filter(is_active=True)
-              .values_list("pk", "events") if set(events or ()) & grouped.keys()]
-    if not wanted:
-        return
+def _queue_deliveries(happened: Happened, grouped: dict[str, list[TicketEvent]],
+                      wanted: list[int]) -> None:
     subscriptions = list(WebhookSubscription.objects.filter(pk__in=wanted).order_by("pk")
                          .select_related("owner__agent", "owner__contact__organisation"))
     ticket = happened.ticket

@@ -197,6 +197,17 @@ def _post(message: OutboxMessage) -> None:
         message.url, data=data, method="POST",
         headers={"Content-Type": "application/json", "Idempotency-Key": message.key,
                  **(message.headers or {})})
-    with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:  # noqa: S310
+    with _NO_REDIRECTS.open(request, timeout=WEBHOOK_TIMEOUT) as response:
         if not 200 <= response.status < 300:
             raise OSError(f"HTTP {response.status}")
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A receiver answers; it does not send us elsewhere. Followed, a redirect would let
+    a customer's https URL lead the server into its own network (a 3xx is a failure)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 
+from django.urls import Resolver404, resolve
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from drf_spectacular.views import SpectacularAPIView
@@ -132,7 +134,7 @@ class ProblemType(ApiView):
     def get(self, request: Request, code: str) -> Response:
         kind = PROBLEM_TYPES.get(code)
         if kind is None:
-            raise NotFound("No such problem type.")
+            raise NotFound(_("No such problem type."))
         return Response({"type": f"/api/problems/{code}", "title": str(kind.title),
                          "description": str(kind.description)})
 
@@ -144,9 +146,20 @@ class NoSuchPath(ApiView):
     throttle_classes: list = []
 
     def http_method_not_allowed(self, request, *args, **kwargs):
-        raise NotFound("No such path in the API.")
+        return self.get(request)
 
     def get(self, request: Request) -> Response:
-        raise NotFound("No such path in the API.")
+        path = request.path
+        if not path.endswith("/") and _is_route(path + "/"):
+            raise NotFound(_("No such path in the API; did you mean %(path)s?")
+                           % {"path": path + "/"})
+        raise NotFound(_("No such path in the API."))
 
     post = put = patch = delete = get
+
+
+def _is_route(path: str) -> bool:
+    try:
+        return getattr(resolve(path).func, "view_class", None) is not NoSuchPath
+    except Resolver404:
+        return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
@@ -21,7 +22,7 @@ TAGS = ["webhooks"]
 
 def _manager(request: Request) -> None:
     if not webhooks.can_manage(request.user):
-        raise Forbidden("Only team leads, managers and organisation admins manage webhooks.")
+        raise Forbidden(_("Only team leads, managers and organisation admins manage webhooks."))
 
 
 class WebhookList(ApiListView):

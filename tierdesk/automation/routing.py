@@ -107,7 +107,10 @@ def route(ticket: Ticket, *, at: datetime) -> Agent | None:
         return None
     actions.assign(actor=None, ticket=ticket, agent=choice.agent, team=ticket.team,
                    reason=choice.reason, at=at)
-    RoutingState.objects.update_or_create(agent=choice.agent, defaults={"last_assigned_at": at})
+    # One upsert (INSERT ... ON CONFLICT DO UPDATE), not update_or_create's four queries.
+    RoutingState.objects.bulk_create([RoutingState(agent=choice.agent, last_assigned_at=at)],
+                                     update_conflicts=True, unique_fields=["agent"],
+                                     update_fields=["last_assigned_at"])
     event = ticket.events.filter(code=EventCode.ASSIGNED).latest("pk")
     notify(key=f"ev{event.pk}", kind="assigned", recipients=[choice.agent.user], ticket=ticket,
            at=at, context={"reason": choice.reason})

@@ -120,5 +120,7 @@ def sync(ticket: Ticket) -> datetime | None:
     at = next_alarm(ticket)
     current = Alarm.objects.filter(ticket_id=ticket.pk).values_list("at", flat=True).first()
     if current != at:
-        Alarm.objects.update_or_create(ticket_id=ticket.pk, defaults={"at": at})
+        # One upsert (INSERT ... ON CONFLICT DO UPDATE), not update_or_create's five queries.
+        Alarm.objects.bulk_create([Alarm(ticket_id=ticket.pk, at=at)], update_conflicts=True,
+                                  unique_fields=["ticket"], update_fields=["at"])
     return at

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
@@ -133,12 +133,13 @@ def notify(*, key: str, kind: str, recipients: Iterable[User], ticket: Ticket | 
 
 def _in_app(user: User, *, key: str, kind: str, ticket: Ticket | None, title: str, body: str,
             at: datetime, digested: datetime | None) -> tuple[Notification, bool]:
+    # get_or_create inserts in its own savepoint (and reads the winner of a race on the
+    # unique key itself): no outer savepoint is needed around it.
     try:
-        with transaction.atomic():
-            return Notification.objects.get_or_create(
-                recipient=user, key=key[:200],
-                defaults={"kind": kind, "ticket": ticket, "title": title[:300], "body": body,
-                          "created_at": at, "digested_at": digested})
+        return Notification.objects.get_or_create(
+            recipient=user, key=key[:200],
+            defaults={"kind": kind, "ticket": ticket, "title": title[:300], "body": body,
+                      "created_at": at, "digested_at": digested})
     except IntegrityError:  # a concurrent notify for the same occasion won
         return Notification.objects.get(recipient=user, key=key[:200]), False
 

@@ -19,6 +19,7 @@ It never lets an exception escape into the action that called it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from django.db import transaction
@@ -73,22 +74,30 @@ def on_happened(happened: Happened) -> None:
     ticket = happened.ticket
     at = max(e.at for e in happened.events)
     events = [e for e in happened.events if e.code in _REACTIVE and e.code not in SWEEP_CODES]
+    loaded: dict[str, list[CompiledRule]] = {}
+
+    def active() -> list[CompiledRule]:  # one read of the rules for react and sync together
+        if "rules" not in loaded:
+            loaded["rules"] = schedule.active_rules()
+        return loaded["rules"]
+
     if events:
         try:
             with transaction.atomic():
-                react(ticket, events, at=at)
+                react(ticket, events, at=at, active=active)
         except Exception as exc:  # never break the action that called us
             log.exception("automation failed on ticket %s", ticket.pk)
             _failed(ticket, "automation", exc, at)
     try:
         with transaction.atomic():
-            schedule.sync(ticket)
+            schedule.sync(ticket, active=active)
     except Exception as exc:
         log.exception("could not reschedule ticket %s", ticket.pk)
         _failed(ticket, "schedule", exc, at)
 
 
-def react(ticket: Ticket, events: list[TicketEvent], *, at: datetime, rounds: bool = True) -> None:
+def react(ticket: Ticket, events: list[TicketEvent], *, at: datetime, rounds: bool = True,
+          active: Callable[[], list[CompiledRule]] = schedule.active_rules) -> None:
     """Built-in steps and the rules of each event's moment. With `rounds`, also react to
     what that did (inside an action, where nested actions are not dispatched to hooks)."""
     rules = None
@@ -100,7 +109,7 @@ def react(ticket: Ticket, events: list[TicketEvent], *, at: datetime, rounds: bo
                 continue
             builtin(ticket, event, moment, at=at)
             if rules is None:
-                rules = [r for r in schedule.active_rules() if not r.is_timed]
+                rules = [r for r in active() if not r.is_timed]
             for rule in rules:
                 if rule.moment == moment and matches(rule, ticket):
                     run_rule(rule, ticket, at=at, key=f"ev{event.pk}", moment=moment)

@@ -30,6 +30,7 @@ from tierdesk.notifications import recipients
 from tierdesk.notifications.notifier import notify
 from tierdesk.sla.engine import Calendar
 from tierdesk.tickets import actions
+from tierdesk.tickets.actions.base import last_recorded
 from tierdesk.tickets.actions.escalation import record_not_routed
 from tierdesk.tickets.lifecycle import ACTIVE
 from tierdesk.tickets.models import Category, EventCode, Ticket
@@ -107,8 +108,11 @@ def route(ticket: Ticket, *, at: datetime) -> Agent | None:
         return None
     actions.assign(actor=None, ticket=ticket, agent=choice.agent, team=ticket.team,
                    reason=choice.reason, at=at)
-    RoutingState.objects.update_or_create(agent=choice.agent, defaults={"last_assigned_at": at})
-    event = ticket.events.filter(code=EventCode.ASSIGNED).latest("pk")
+    # One upsert (INSERT ... ON CONFLICT DO UPDATE), not update_or_create's four queries.
+    RoutingState.objects.bulk_create([RoutingState(agent=choice.agent, last_assigned_at=at)],
+                                     update_conflicts=True, unique_fields=["agent"],
+                                     update_fields=["last_assigned_at"])
+    event = last_recorded(ticket, EventCode.ASSIGNED)
     notify(key=f"ev{event.pk}", kind="assigned", recipients=[choice.agent.user], ticket=ticket,
            at=at, context={"reason": choice.reason})
     return choice.agent

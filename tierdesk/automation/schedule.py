@@ -5,7 +5,7 @@ it and after every sweep of it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -95,7 +95,8 @@ def alarm_instant(ticket: Ticket, *, rows: Iterable[Any], fired: set[tuple[str, 
     return min(candidates) if candidates else None
 
 
-def next_alarm(ticket: Ticket) -> datetime | None:
+def next_alarm(ticket: Ticket, *,
+               active: Callable[[], list[rule_lang.CompiledRule]] | None = None) -> datetime | None:
     """`alarm_instant` for one ticket, read from the database."""
     if not ticket.is_active:
         return None
@@ -103,7 +104,7 @@ def next_alarm(ticket: Ticket) -> datetime | None:
     commitment = current_commitment(ticket, start)
     return alarm_instant(
         ticket, rows=list(TicketSLA.objects.filter(ticket=ticket)), fired=fired_steps(ticket),
-        timed=[r for r in active_rules() if r.is_timed], start=start,
+        timed=[r for r in (active or active_rules)() if r.is_timed], start=start,
         commitment=(commitment.pk, commitment_due(commitment)) if commitment else None)
 
 
@@ -115,10 +116,14 @@ def parse_instant(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def sync(ticket: Ticket) -> datetime | None:
-    """Store the ticket's next alarm; write only when it moved."""
-    at = next_alarm(ticket)
+def sync(ticket: Ticket, *,
+         active: Callable[[], list[rule_lang.CompiledRule]] | None = None) -> datetime | None:
+    """Store the ticket's next alarm; write only when it moved. `active` gives the active
+    rules when the caller has them already."""
+    at = next_alarm(ticket, active=active)
     current = Alarm.objects.filter(ticket_id=ticket.pk).values_list("at", flat=True).first()
     if current != at:
-        Alarm.objects.update_or_create(ticket_id=ticket.pk, defaults={"at": at})
+        # One upsert (INSERT ... ON CONFLICT DO UPDATE), not update_or_create's five queries.
+        Alarm.objects.bulk_create([Alarm(ticket_id=ticket.pk, at=at)], update_conflicts=True,
+                                  unique_fields=["ticket"], update_fields=["at"])
     return at

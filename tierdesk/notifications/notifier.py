@@ -14,14 +14,14 @@ gettext ({% blocktranslate %}) so English and Spanish come from one template.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
@@ -47,11 +47,11 @@ class Sent:
     emailed: bool
 
 
-def language_of(user: User) -> str:
+def language_of(user: User, *, current: Callable[[], Provider] | None = None) -> str:
     codes = {code for code, _ in settings.LANGUAGES}
     if user.language in codes:
         return user.language
-    languages = Provider.current().languages or [settings.LANGUAGE_CODE]
+    languages = (current or Provider.current)().languages or [settings.LANGUAGE_CODE]
     return languages[0] if languages[0] in codes else settings.LANGUAGE_CODE
 
 
@@ -68,8 +68,9 @@ def ticket_url(ticket: Ticket, *, agent: bool) -> str:
     return settings.SITE_URL.rstrip("/") + path
 
 
-def zone_of(user: User | None) -> str:
-    name = (user.time_zone if user is not None else "") or Provider.current().time_zone or "UTC"
+def zone_of(user: User | None, *, current: Callable[[], Provider] | None = None) -> str:
+    name = ((user.time_zone if user is not None else "")
+            or (current or Provider.current)().time_zone or "UTC")
     try:
         ZoneInfo(name)
     except (ValueError, KeyError):
@@ -77,9 +78,10 @@ def zone_of(user: User | None) -> str:
     return name
 
 
-def render(kind: str, context: dict[str, Any], language: str) -> tuple[str, str, str]:
+def render(kind: str, context: dict[str, Any], language: str, *,
+           current: Callable[[], Provider] | None = None) -> tuple[str, str, str]:
     """(subject, text, html) of a kind's templates, in a language and the recipient's zone."""
-    zone = zone_of(context.get("recipient"))
+    zone = zone_of(context.get("recipient"), current=current)
     context = {**context, "tzname": zone}
     with translation.override(language), timezone.override(ZoneInfo(zone)):
         subject = " ".join(render_to_string(f"notifications/email/{kind}.subject.txt",
@@ -101,6 +103,13 @@ def notify(*, key: str, kind: str, recipients: Iterable[User], ticket: Ticket | 
     at = at or clock.now()
     done: list[Sent] = []
     seen: set[int] = set()
+    loaded: list[Provider] = []
+
+    def current() -> Provider:  # the provider, read at most once per call
+        if not loaded:
+            loaded.append(Provider.current())
+        return loaded[0]
+
     for user in recipients:
         if user.pk in seen or not user.is_active:
             continue
@@ -111,7 +120,8 @@ def notify(*, key: str, kind: str, recipients: Iterable[User], ticket: Ticket | 
         is_agent = getattr(user, "agent", None) is not None
         ctx = {**(context or {}), "ticket": ticket, "recipient": user,
                "url": ticket_url(ticket, agent=is_agent) if ticket is not None else settings.SITE_URL}
-        subject, text, html = render(kind, ctx, language_of(user))
+        subject, text, html = render(kind, ctx, language_of(user, current=current),
+                                     current=current)
         note = None
         wants_digest = is_agent and pref.digest != Preference.Digest.OFF
         if is_agent and pref.in_app:
@@ -133,12 +143,13 @@ def notify(*, key: str, kind: str, recipients: Iterable[User], ticket: Ticket | 
 
 def _in_app(user: User, *, key: str, kind: str, ticket: Ticket | None, title: str, body: str,
             at: datetime, digested: datetime | None) -> tuple[Notification, bool]:
+    # get_or_create inserts in its own savepoint (and reads the winner of a race on the
+    # unique key itself): no outer savepoint is needed around it.
     try:
-        with transaction.atomic():
-            return Notification.objects.get_or_create(
-                recipient=user, key=key[:200],
-                defaults={"kind": kind, "ticket": ticket, "title": title[:300], "body": body,
-                          "created_at": at, "digested_at": digested})
+        return Notification.objects.get_or_create(
+            recipient=user, key=key[:200],
+            defaults={"kind": kind, "ticket": ticket, "title": title[:300], "body": body,
+                      "created_at": at, "digested_at": digested})
     except IntegrityError:  # a concurrent notify for the same occasion won
         return Notification.objects.get(recipient=user, key=key[:200]), False
 

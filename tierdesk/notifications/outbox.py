@@ -84,10 +84,11 @@ def enqueue_webhook(*, key: str, url: str, body: Any, headers: dict[str, str] | 
 
 def _enqueue(*, key: str, kind: str, ticket: Ticket | None, **fields: Any) -> OutboxMessage:
     now = clock.now()
-    with transaction.atomic():
-        message, created = OutboxMessage.objects.get_or_create(
-            key=key[:200], defaults={"kind": kind, "ticket": ticket, "created_at": now,
-                                     "next_attempt_at": now, **fields})
+    # get_or_create inserts in its own savepoint and, when a concurrent enqueue of the same
+    # key wins, reads that row instead: no outer savepoint is needed around it.
+    message, created = OutboxMessage.objects.get_or_create(
+        key=key[:200], defaults={"kind": kind, "ticket": ticket, "created_at": now,
+                                 "next_attempt_at": now, **fields})
     if created:
         pk = message.pk
         transaction.on_commit(lambda: _schedule(pk))

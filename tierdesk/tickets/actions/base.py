@@ -99,6 +99,15 @@ def record(ticket: Ticket, code: EventCode | str, *, actor: User | None, at: dat
     return event
 
 
+def last_recorded(ticket: Ticket, code: EventCode | str) -> TicketEvent:
+    """The ticket's latest event of `code`: the one this action appended when it did (no
+    query), else read from the timeline."""
+    for event in reversed(_appended.get() or []):
+        if event.ticket_id == ticket.pk and event.code == code:
+            return event
+    return ticket.events.filter(code=code).latest("pk")
+
+
 def store_attachments(ticket: Ticket, event: TicketEvent, files: list[CheckedFile], *,
                       actor: User | None, at: datetime, is_public: bool) -> list[Attachment]:
     """Save files to storage and record them; `action` removes them if the action fails."""

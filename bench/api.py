@@ -36,6 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import bulk  # noqa: E402 (after the path that finds it)
+
 VAR = ROOT / "var" / "bench-api"
 PORT = 0  # a free port, chosen at start
 REPEAT = 100
@@ -43,35 +45,12 @@ CLIENTS = 6
 
 
 def setup_django(fresh: bool) -> None:
-    if fresh and VAR.exists():
-        shutil.rmtree(VAR)
-    VAR.mkdir(parents=True, exist_ok=True)
-    os.environ["TIERDESK_VAR_DIR"] = str(VAR)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tierdesk.settings")
-    os.environ["DEBUG"] = "false"
-    import django
-
-    django.setup()
+    bulk.setup_django(VAR, fresh=fresh)
 
 
 def build(n: int) -> None:
-    from django.core.management import call_command
-    from django.db import connection
-
-    from bench.bulk import bulk_tickets, make_desk
-    from tierdesk.sla.rebuild import rebuild
-    from tierdesk.tickets.models import Ticket
-
-    t = time.perf_counter()
-    call_command("migrate", verbosity=0)
-    desk = make_desk(organisations=50, contacts_per_org=10)
-    bulk_tickets(desk, n, verbose=True)
-    print(f"  tickets and timelines: {time.perf_counter() - t:.0f} s", flush=True)
-    t = time.perf_counter()
-    rebuild(Ticket.objects.all(), now=datetime.now(UTC))
-    print(f"  SLA rows: {time.perf_counter() - t:.0f} s", flush=True)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")  # what `PRAGMA optimize` keeps up to date in production
+    bulk.build_desk(n)
+    bulk.analyze()
 
 
 def tokens() -> dict[str, str]:
@@ -88,10 +67,6 @@ def tokens() -> dict[str, str]:
             for who, user in (("agent", agent.user), ("admin", admin.user),
                               ("member", member.user))}
 
-
-def percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def list_scenarios(secrets: dict[str, str]) -> list[dict]:
@@ -130,7 +105,7 @@ def list_scenarios(secrets: dict[str, str]) -> list[dict]:
             rows = len(client.get(url).json()["results"])
         results.append({"who": who, "label": label, "url": url, "rows": rows,
                         "queries": len(ctx.captured_queries), "p50": statistics.median(times),
-                        "p95": percentile(times, 95), "max": max(times), "cpu": cpu_ms})
+                        "p95": bulk.percentile(times, 95), "max": max(times), "cpu": cpu_ms})
     # Page 40 by cursor: the cost of a deep page is that of the first.
     client = Client(HTTP_AUTHORIZATION=f"Bearer {secrets['agent']}")
     url = "/api/v1/tickets/"
@@ -144,7 +119,7 @@ def list_scenarios(secrets: dict[str, str]) -> list[dict]:
         times.append((time.perf_counter() - t) * 1000)
     results.append({"who": "agent", "label": "page 40 by cursor", "url": url[:60] + "…",
                     "rows": 25, "queries": results[0]["queries"],
-                    "p50": statistics.median(times), "p95": percentile(times, 95),
+                    "p50": statistics.median(times), "p95": bulk.percentile(times, 95),
                     "max": max(times), "cpu": (time.process_time() - cpu) / REPEAT * 1000})
     return results
 
@@ -250,7 +225,7 @@ def http_list(secret: str, n: int = REPEAT) -> dict:
         assert response.status == 200
         conn.close()
     times = times[5:]
-    return {"p50": statistics.median(times), "p95": percentile(times, 95), "max": max(times)}
+    return {"p50": statistics.median(times), "p95": bulk.percentile(times, 95), "max": max(times)}
 
 
 def load_creates(secret: str, requester: int, seconds: float) -> dict:
@@ -293,7 +268,7 @@ def load_creates(secret: str, requester: int, seconds: float) -> dict:
     elapsed = time.perf_counter() - started
     return {"created": len(latencies), "errors": len(errors), "seconds": elapsed,
             "per_second": len(latencies) / elapsed, "p50": statistics.median(latencies),
-            "p95": percentile(latencies, 95), "error_sample": errors[:5]}
+            "p95": bulk.percentile(latencies, 95), "error_sample": errors[:5]}
 
 
 def machine() -> str:

@@ -23,7 +23,6 @@ import argparse
 import os
 import platform
 import re
-import shutil
 import statistics
 import sys
 import time
@@ -32,42 +31,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import bulk  # noqa: E402 (after the path that finds it)
+
 VAR = ROOT / "var" / "bench-pages"
 REPEAT = 60
 BUDGET_MS = 150.0
 
 
 def setup_django(fresh: bool) -> None:
-    if fresh and VAR.exists():
-        shutil.rmtree(VAR)
-    VAR.mkdir(parents=True, exist_ok=True)
-    os.environ["TIERDESK_VAR_DIR"] = str(VAR)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tierdesk.settings")
-    os.environ["DEBUG"] = "false"
-    import django
-
-    django.setup()
+    bulk.setup_django(VAR, fresh=fresh)
 
 
 def build(n: int) -> None:
-    from django.core.management import call_command
-    from django.db import connection
-
-    from bench.bulk import bulk_tickets, make_desk
-    from tierdesk.sla.rebuild import rebuild
-    from tierdesk.tickets.models import Ticket
-
-    t = time.perf_counter()
-    call_command("migrate", verbosity=0)
-    desk = make_desk(organisations=50, contacts_per_org=10)
-    bulk_tickets(desk, n, verbose=True)
-    print(f"  tickets and timelines: {time.perf_counter() - t:.0f} s", flush=True)
-    t = time.perf_counter()
-    rebuild(Ticket.objects.all(), now=datetime.now(UTC))
-    print(f"  SLA rows: {time.perf_counter() - t:.0f} s", flush=True)
+    desk = bulk.build_desk(n)
     busy_ticket(desk)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")  # what `PRAGMA optimize` keeps up to date in production
+    bulk.analyze()
 
 
 def busy_ticket(desk) -> None:
@@ -99,10 +77,6 @@ def rows_in(html: str) -> int:
     """The ticket rows a list page shows (the queue marks them data-row; the portal's link)."""
     return html.count("<tr data-row>") or html.count('<tr><td data-label=')
 
-
-def percentile(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, round(p / 100 * (len(values) - 1)))]
 
 
 def scenarios() -> list[tuple[str, str, str, str, bool]]:
@@ -209,8 +183,8 @@ def timed(client, url: str, repeat: int) -> tuple[list[float], list[float]]:
 
 
 def figures(times: list[float], cpu: list[float]) -> dict:
-    return {"p50": statistics.median(times), "p95": percentile(times, 95), "max": max(times),
-            "cpu50": statistics.median(cpu), "cpu95": percentile(cpu, 95)}
+    return {"p50": statistics.median(times), "p95": bulk.percentile(times, 95), "max": max(times),
+            "cpu50": statistics.median(cpu), "cpu95": bulk.percentile(cpu, 95)}
 
 
 def main() -> int:

@@ -377,3 +377,41 @@ def test_the_command_asks_the_mta_to_retry_when_it_cannot_store(people, monkeypa
     with pytest.raises(SystemExit) as exc:
         call_command("mail", "ingest")
     assert exc.value.code == 75
+
+
+def agent_answer(people, *, in_reply_to: str, body: str) -> bytes:
+    return (f"From: {people.tess.user.email}\nTo: support@helpful.test\n"
+            f"Subject: Re: [TD-100001] VPN drops every hour\n"
+            f"Message-ID: <agent-answer-{in_reply_to.strip('<>')}>\n"
+            f"In-Reply-To: {in_reply_to}\nReferences: <td.100001.@helpful.test> {in_reply_to}\n"
+            f"Date: Mon, 2 Mar 2026 10:50:00 +0100\n\n{body}\n").encode()
+
+
+def test_an_agents_answer_to_a_staff_notification_stays_internal(vpn, people, ingest, outbox):
+    from tierdesk.notifications.outbox import message_id
+
+    before = len(outbox())
+    row = ingest(agent_answer(people, in_reply_to=f"<{message_id(41)}>",
+                              body="The customer's firewall drops UDP 500: not us."), at=AT)
+    assert (row.state, row.outcome, row.ticket_id) == (State.PROCESSED, Outcome.NOTED, vpn.pk)
+    assert row.event.code == EventCode.INTERNAL_NOTE and not row.event.is_public
+    assert row.event.actor == people.tess.user
+    assert row.event.body == "The customer's firewall drops UDP 500: not us."
+    # The customer hears nothing of it.
+    assert all("firewall" not in m.text for m in outbox()[before:])
+
+
+def test_an_agents_answer_to_a_customer_notice_is_a_public_reply(vpn, people, ingest):
+    row = ingest(agent_answer(people, in_reply_to="<td.100001.7.3@helpful.test>",
+                              body="Fixed on our side: please try again."), at=AT)
+    assert (row.state, row.outcome) == (State.PROCESSED, Outcome.REPLIED)
+    assert row.event.code == EventCode.PUBLIC_REPLY and row.event.is_public
+
+
+def test_a_lookalike_of_a_staff_notification_id_is_not_one():
+    from tierdesk.notifications.outbox import message_id, outbox_pk
+
+    assert outbox_pk(f"<{message_id(41)}>") == 41
+    assert outbox_pk("<outbox-41@elsewhere.test>") is None
+    assert outbox_pk("<outbox-x41@helpful.test>") is None
+    assert outbox_pk("<td.100001.7.3@helpful.test>") is None

@@ -223,6 +223,8 @@ class _Processing:
             self._create(decision, requester=decision.requester or self._contact(decision))
         elif decision.kind == route.NOTE:
             self._bounce_note(decision)
+        elif decision.kind == route.INTERNAL:
+            self._internal(decision)
         else:
             row.state = {route.HOLD: State.HELD, route.IGNORE: State.IGNORED,
                          route.REFUSE: State.REFUSED}[decision.kind]
@@ -259,6 +261,20 @@ class _Processing:
             return
         self._escalate(decision, ticket, body)
         self._done(Outcome.REPLIED, ticket, event)
+
+    def _internal(self, decision: route.Route) -> None:
+        ticket = decision.ticket
+        assert ticket is not None
+        body = strip_quotes(self.mail.text) if self.mail.text.strip() else ""
+        files = self._files(ticket)
+        try:
+            event = actions.add_internal_note(actor=decision.actor, ticket=ticket,
+                                              body=self._body(body, files), attachments=files,
+                                              at=self.now)
+        except ActionError as exc:
+            self._refused(exc)
+            return
+        self._done(Outcome.NOTED, ticket, event)
 
     def _escalate(self, decision: route.Route, ticket: Ticket, body: str) -> None:
         """Seed 001 by email: a customer's message whose subject asks to escalate the case

@@ -11,7 +11,8 @@ The questions, in order (the first answer wins):
    References, then the reference code in the subject, then a Message-ID of a
    message that already joined or opened a ticket. A merged ticket leads to the
    one that carries on. The sender must be allowed to see that ticket.
-4. Who sent it? An agent may answer a ticket; a contact answers or opens one in
+4. Who sent it? An agent may answer a ticket (an answer to one of the staff's
+   notifications stays an internal note: those tell of internal things); a contact answers or opens one in
    their organisation; an unknown address in an organisation's domain becomes a
    contact of it; any other address follows the provider's `unknown_sender`.
 5. Not too much: a sender opening more tickets an hour than allowed, or sending
@@ -32,6 +33,7 @@ from tierdesk.accounts.models import Agent, Contact, Organisation, OrganisationD
 from tierdesk.mail import conf, ids, rows
 from tierdesk.mail.models import InboundMessage
 from tierdesk.mail.parse import Automation, ParsedMail
+from tierdesk.notifications.outbox import outbox_pk
 from tierdesk.tickets.access import parse_reference
 from tierdesk.tickets.models import Ticket
 from tierdesk.tickets.permissions import can_view, is_agent
@@ -44,6 +46,7 @@ HOLD = "hold"
 IGNORE = "ignore"
 REFUSE = "refuse"
 NOTE = "note"
+INTERNAL = "internal"  # an agent's answer to a staff notification: an internal note
 
 _SUBJECT_REF = re.compile(rf"(?<![\w-]){re.escape(settings.TICKET_PREFIX)}-?(\d{{1,18}})(?!\d)", re.I)
 
@@ -319,6 +322,10 @@ def _known(mail: ParsedMail, user: User, ticket: Ticket | None, found_by: str, *
     if is_agent(user):
         if ticket is None:
             return Route(HOLD, Reason.AGENT_WITHOUT_TICKET)
+        if mail.thread_ids and outbox_pk(mail.thread_ids[0]) is not None:
+            # The nearest message it answers is a notification to the staff (an internal
+            # note, an alarm, an assignment): what the agent writes back is for the staff.
+            return Route(INTERNAL, ticket=ticket, actor=user, found_by=found_by)
         return Route(REPLY, ticket=ticket, actor=user, found_by=found_by)
     contact: Contact | None = getattr(user, "contact", None)
     if contact is None:

@@ -161,10 +161,25 @@ def _failed(message: OutboxMessage, exc: Exception, now: datetime) -> None:
     OutboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=now + wait, last_error=error)
 
 
+def message_id(pk: int) -> str:
+    """The Message-ID of an outbox mail that names none of its own: the staff's
+    notifications (a notice to a customer carries its ticket's id, tierdesk.mail.ids)."""
+    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2].rstrip(">") or "tierdesk.localhost"
+    return f"outbox-{pk}@{domain}"
+
+
+def outbox_pk(mid: str) -> int | None:
+    """The outbox row a Message-ID of ours names, if it is one (see `message_id`)."""
+    local, _, domain = mid.strip().strip("<>").partition("@")
+    number = local.removeprefix("outbox-")
+    if local == number or not number.isdigit():
+        return None
+    return int(number) if message_id(int(number)).lower() == f"{local}@{domain}".lower() else None
+
+
 def _send_mail(message: OutboxMessage) -> None:
     headers = dict(message.headers or {})
-    domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "tierdesk.localhost"
-    headers.setdefault("Message-ID", f"<outbox-{message.pk}@{domain}>")
+    headers.setdefault("Message-ID", f"<{message_id(message.pk)}>")
     # Every mail of ours tells robots not to answer it (RFC 3834), and every mail about
     # a ticket names the ticket's thread root, so clients group it with the ticket's
     # other mail and a reply finds the ticket (tierdesk.mail.ids, docs/EMAIL.md).

@@ -280,7 +280,8 @@ def enqueue(*, subscription: WebhookSubscription, event_type: str, data: dict,
     }
     with transaction.atomic():
         message = enqueue_webhook(key=f"webhook:{delivery_id}", url=subscription.url, body=body,
-                                  headers=headers, ticket=ticket)
+                                  headers=headers, ticket=ticket,
+                                  internet_only=not is_agent(subscription.owner))
         return WebhookDelivery.objects.create(
             uuid=delivery_id, subscription=subscription, event_id=event_id,
             event_type=event_type, ticket=ticket, outbox=message, replay_of=replay_of, body=body,

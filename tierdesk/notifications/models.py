@@ -39,6 +39,9 @@ class OutboxMessage(models.Model):
     # Webhook
     url = models.URLField(max_length=500, blank=True)
     body = models.JSONField(null=True, blank=True)
+    internet_only = models.BooleanField(
+        default=False, help_text="A webhook to a customer's receiver: its address is checked "
+        "again at every attempt and must be on the internet.")
 
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveIntegerField(default=0)

@@ -17,12 +17,18 @@ carries a Message-ID derived from the row, so a receiver can drop the duplicate.
 
 from __future__ import annotations
 
+import functools
+import http.client
+import ipaddress
 import json
 import logging
+import socket
+import ssl
 import urllib.request
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -76,10 +82,16 @@ def enqueue_email(*, key: str, to: Iterable[str], subject: str, text: str, html:
 
 
 def enqueue_webhook(*, key: str, url: str, body: Any, headers: dict[str, str] | None = None,
-                    ticket: Ticket | None = None) -> OutboxMessage:
-    """Queue one webhook POST (a JSON body) inside the caller's transaction."""
+                    ticket: Ticket | None = None, internet_only: bool = False) -> OutboxMessage:
+    """Queue one webhook POST (a JSON body) inside the caller's transaction.
+
+    `internet_only` (a customer's receiver): at each attempt the name is resolved
+    again, refused if it now points into a private network, and the connection
+    goes to the very address checked (a DNS answer that changes after the check
+    cannot lead the server into its own network).
+    """
     return _enqueue(key=key, kind=OutboxMessage.Kind.WEBHOOK, ticket=ticket, url=url, body=body,
-                    headers=dict(headers or {}))
+                    headers=dict(headers or {}), internet_only=internet_only)
 
 
 def _enqueue(*, key: str, kind: str, ticket: Ticket | None, **fields: Any) -> OutboxMessage:
@@ -213,9 +225,64 @@ def _post(message: OutboxMessage) -> None:
         message.url, data=data, method="POST",
         headers={"Content-Type": "application/json", "Idempotency-Key": message.key,
                  **(message.headers or {})})
-    with _NO_REDIRECTS.open(request, timeout=WEBHOOK_TIMEOUT) as response:
+    opener = _pinned_opener(message.url) if message.internet_only else _NO_REDIRECTS
+    with opener.open(request, timeout=WEBHOOK_TIMEOUT) as response:
         if not 200 <= response.status < 300:
             raise OSError(f"HTTP {response.status}")
+
+
+class NotOnTheInternet(ValueError):
+    """A customer's receiver whose name leads into a private network."""
+
+
+def internet_address(host: str, port: int) -> str:
+    """The address to connect to for `host`, if every address it resolves to is public."""
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        addresses = [literal]
+    else:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)  # OSError: retried
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    if not addresses or not all(a.is_global for a in addresses):
+        raise NotOnTheInternet(f"{host} is not an address on the internet")
+    return str(addresses[0])
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """TLS to `host` (certificate and SNI checked against the name) over a TCP
+    connection to the one address already checked."""
+
+    def __init__(self, host: str, *, address: str, context: ssl.SSLContext,
+                 **kwargs: Any) -> None:
+        super().__init__(host, context=context, **kwargs)
+        self._address = address
+        self._tls = context
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+
+
+class _PinnedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, address: str) -> None:
+        self._tls = ssl.create_default_context()
+        super().__init__(context=self._tls)
+        self._pinned = address
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        connection = functools.partial(_PinnedHTTPSConnection, address=self._pinned)
+        return self.do_open(connection, req, context=self._tls)
+
+
+def _pinned_opener(url: str) -> urllib.request.OpenerDirector:
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname:
+        raise NotOnTheInternet(f"not an https URL: {url!r}")
+    address = internet_address(parts.hostname, parts.port or 443)
+    return urllib.request.build_opener(_RefuseRedirects, _PinnedHTTPSHandler(address))
 
 
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):

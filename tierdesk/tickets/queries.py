@@ -20,8 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import connections
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.db.models.expressions import OrderBy
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from tierdesk.accounts.models import Contact
 from tierdesk.sla.models import TicketSLA
@@ -168,7 +171,7 @@ def window(qs: QuerySet[Ticket], keys: tuple[Key, ...], *, after: str | None = N
     """
     assert keys[-1].field == "id", "the last key must be the primary key"
     fields = [k.field for k in keys]
-    first = [list(v) for v in qs.order_by().values_list(*fields)[:COUNT_CAP + 1]]
+    first = _positions(qs.order_by(), fields, COUNT_CAP + 1)
     count = len(first)
     position = _decode(after or before or "", keys)
     backwards = position is not None and not after
@@ -176,11 +179,13 @@ def window(qs: QuerySet[Ticket], keys: tuple[Key, ...], *, after: str | None = N
         every = sorted(first, key=functools.cmp_to_key(functools.partial(_compare, keys)))
         if position is None:
             past = every
-        elif backwards:
-            past = [v for v in every if _compare(keys, v, position) < 0][::-1]
         else:
-            past = [v for v in every if _compare(keys, v, position) > 0]
-        values = past[:size + 1]
+            stored = _as_stored(position, qs.db)
+            if backwards:
+                past = [v for v in every if _compare(keys, v, stored) < 0][::-1]
+            else:
+                past = [v for v in every if _compare(keys, v, stored) > 0]
+        values = [_as_read(v, qs.db) for v in past[:size + 1]]
     else:
         page = qs if position is None else qs.filter(_past(keys, position, backwards=backwards))
         values = [list(v) for v in page.order_by(*[k.order(backwards=backwards) for k in keys])
@@ -200,6 +205,41 @@ def window(qs: QuerySet[Ticket], keys: tuple[Key, ...], *, after: str | None = N
         count=min(count, COUNT_CAP), count_capped=count > COUNT_CAP,
         is_first=not has_prev,
     )
+
+
+def _positions(qs: QuerySet[Ticket], fields: list[str], limit: int) -> list[list[Any]]:
+    """The sort keys and primary keys of up to `limit` rows, as the driver reads them.
+
+    Without Django's converters: a thousand datetimes through them cost more than the
+    query (about 8 ms against 1.5 ms on SQLite). The driver's values compare as the
+    instants do (SQLite's naive instants are all in the connection's zone, UTC); the
+    page's few rows are made aware by `_as_read`, and a cursor is compared in the
+    driver's form (`_as_stored`).
+    """
+    sql, params = qs.values_list(*fields)[:limit].query.sql_with_params()
+    with connections[qs.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return [list(row) for row in cursor.fetchall()]
+
+
+def _as_stored(values: list[Any], db: str) -> list[Any]:
+    connection = connections[db]
+    if connection.features.supports_timezones:
+        return values
+    return [timezone.make_naive(v, connection.timezone)
+            if isinstance(v, datetime) and timezone.is_aware(v) else v for v in values]
+
+
+def _as_read(values: list[Any], db: str) -> list[Any]:
+    zone = connections[db].timezone
+    out = []
+    for v in values:
+        if isinstance(v, str):  # a driver without the datetime converter
+            v = parse_datetime(v) or v
+        if isinstance(v, datetime) and timezone.is_naive(v):
+            v = timezone.make_aware(v, zone)
+        out.append(v)
+    return out
 
 
 def _compare(keys: tuple[Key, ...], a: list[Any], b: list[Any]) -> int:

@@ -39,9 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def bench_url(base: str) -> tuple[str, str]:
+def bench_url(base: str, name: str = "") -> tuple[str, str]:
     parts = urlsplit(base)
-    name = parts.path.lstrip("/") + "_bench_sweep"
+    name = name or parts.path.lstrip("/") + "_bench_sweep"
     return urlunsplit(parts._replace(path="/" + name)), name
 
 
@@ -223,6 +223,8 @@ def main() -> None:
     parser.add_argument("--due", type=int, default=1_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--url", default=os.environ.get("TIERDESK_TEST_PG_URL", ""))
+    parser.add_argument("--db", default="",
+                        help="Name of the benchmark's database (default <name>_bench_sweep).")
     parser.add_argument("--no-stage2", action="store_true",
                         help="Skip timing stage 2 (minutes for 1,000 steps on a loaded machine).")
     parser.add_argument("--reuse", action="store_true",
@@ -231,7 +233,7 @@ def main() -> None:
     args = parser.parse_args()
     if not args.url.startswith("postgres"):
         sys.exit("Give a PostgreSQL URL (--url or TIERDESK_TEST_PG_URL).")
-    url, name = bench_url(args.url)
+    url, name = bench_url(args.url, args.db)
     if not args.reuse:
         recreate_database(args.url, name)
     os.environ.update(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="tierdesk.settings",

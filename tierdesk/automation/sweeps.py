@@ -44,12 +44,14 @@ from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 
-from tierdesk.accounts.models import Organisation, Provider
+from tierdesk.accounts.models import Organisation, Provider, User
 from tierdesk.automation import react, schedule
-from tierdesk.automation.models import Alarm, Firing
+from tierdesk.automation.models import Alarm, Firing, Watcher
 from tierdesk.automation.rules import CompiledRule, matches
+from tierdesk.notifications import recipients
+from tierdesk.notifications.notifier import Notice, notify_many
 from tierdesk.sla import adapter
-from tierdesk.sla.models import TicketSLA
+from tierdesk.sla.models import TARGET_LABELS, TicketSLA
 from tierdesk.sla.rebuild import write_next_due, write_rows
 from tierdesk.tickets import actions
 from tierdesk.tickets.actions.escalation import (
@@ -405,29 +407,150 @@ def _next_deadline(rows: list[_Row], announced: frozenset[str]) -> datetime | No
 # --------------------------------------------------------------------------- stage 2
 
 
-def follow_up(ids: list[int], *, now: datetime) -> int:
-    """Take the consequences of these steps, each once. Returns how many this call took."""
-    return sum(follow_up_one(pk, now=now) for pk in ids)
+FOLLOW_BATCH = 500
+
+
+def follow_up(ids: list[int], *, now: datetime, batch: int = FOLLOW_BATCH) -> int:
+    """Take the consequences of these steps, each once, `batch` steps per transaction.
+    Returns how many this call took."""
+    done = 0
+    for i in range(0, len(ids), batch):
+        done += follow_up_batch(ids[i:i + batch], now=now)
+    return done
 
 
 def follow_up_pending(*, now: datetime, older_than: timedelta = timedelta(minutes=1),
-                      batch: int = 500) -> int:
-    """Steps whose consequences were never taken (a worker died, the queue lost a task)."""
+                      limit: int = 5000, batch: int = FOLLOW_BATCH) -> int:
+    """Steps whose consequences were never taken (a worker died, the queue lost a task):
+    up to `limit` of them, `batch` per transaction."""
     ids = list(Firing.objects.filter(done_at__isnull=True, fired_at__lte=now - older_than)
-               .order_by("fired_at").values_list("pk", flat=True)[:batch])
-    return follow_up(ids, now=now)
+               .order_by("fired_at").values_list("pk", flat=True)[:limit])
+    return follow_up(ids, now=now, batch=batch)
+
+
+def follow_up_batch(ids: list[int], *, now: datetime) -> int:
+    """Claim the pending steps among `ids` and take their consequences in one transaction.
+
+    The claim is one conditional UPDATE (`done_at IS NULL`; on PostgreSQL over the
+    rows `FOR UPDATE SKIP LOCKED`, so a second worker takes the others instead of
+    waiting): a worker killed before the commit leaves them pending for the retry,
+    and once committed they are never taken again. When the batch fails, it is
+    rolled back whole and its steps are taken one by one, so that the step that
+    fails is found, marked and logged on its ticket, and the others are taken.
+    """
+    if not ids:
+        return 0
+    try:
+        with transaction.atomic():
+            claimed = _claim_follow_up(ids, now)
+            if claimed:
+                _consequences_many(claimed, now)
+        return len(claimed)
+    except Exception:
+        log.exception("the follow-up of %d steps failed; taking them one by one", len(ids))
+        return sum(follow_up_one(pk, now=now) for pk in ids)
+
+
+def _claim_follow_up(ids: list[int], now: datetime) -> list[Firing]:
+    table = Firing._meta.db_table
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute(f"UPDATE {table} SET done_at = %s WHERE id IN ("  # noqa: S608 - our own table name
+                        f"SELECT id FROM {table} WHERE id = ANY(%s) AND done_at IS NULL "
+                        f"ORDER BY id FOR UPDATE SKIP LOCKED) RETURNING id", [now, list(ids)])
+        else:  # SQLite: one writer at a time; the condition is read under the write lock
+            marks = ", ".join(["%s"] * len(ids))
+            cur.execute(f"UPDATE {table} SET done_at = %s WHERE id IN ({marks}) "  # noqa: S608 - our own table name
+                        f"AND done_at IS NULL RETURNING id",
+                        [connection.ops.adapt_datetimefield_value(now), *ids])
+        mine = [row[0] for row in cur.fetchall()]
+    return list(Firing.objects.filter(pk__in=mine).order_by("pk"))
+
+
+_STEP_CODES = {"warning": EventCode.SLA_WARNING, "breach": EventCode.SLA_BREACHED}
+
+
+def _consequences_many(firings: list[Firing], now: datetime) -> None:
+    """The consequences of many steps: warnings and breaches — the bulk of a wave — are
+    told in one `notify_many` and their rules matched in memory; the rest (time rules,
+    missed commitments, which act on the ticket) go through `_consequences` one by one."""
+    tickets = {t.pk: t for t in Ticket.objects.select_related(
+        "priority", "category__parent", "team__lead__user", "organisation__plan",
+        "assignee__user", "requester__user").defer(*_LONG_TEXT)
+        .filter(_among("pk", list({f.ticket_id for f in firings})))}
+    sla = [f for f in firings if f.kind in _STEP_CODES]
+    events: dict[int, TicketEvent] = {}
+    if sla:
+        for event in TicketEvent.objects.filter(
+                _among("ticket_id", list({f.ticket_id for f in sla})),
+                code__in=list(_STEP_CODES.values()), payload__step__in=[f.pk for f in sla]):
+            events[int(event.payload["step"])] = event
+    rules = [r for r in schedule.active_rules() if not r.is_timed]
+    people = _people_on([tickets[f.ticket_id] for f in sla if tickets[f.ticket_id].is_active])
+    notices: list[Notice] = []
+    told: list[tuple[Ticket, TicketEvent]] = []
+    for firing in firings:
+        ticket = tickets[firing.ticket_id]
+        if firing.kind not in _STEP_CODES:
+            _consequences(firing, ticket, now)
+            continue
+        step_event = events.get(firing.pk)
+        if step_event is None:
+            continue
+        step_event.ticket = ticket
+        told.append((ticket, step_event))
+        if not ticket.is_active:  # resolved since: no one is told (its rules still look)
+            continue
+        payload = step_event.payload or {}
+        target = payload.get("target", "")
+        due = payload.get("due_at")
+        notices.append(Notice(
+            key=f"ev{step_event.pk}",
+            kind="sla_warning" if firing.kind == "warning" else "sla_breached",
+            recipients=tuple(people[ticket.pk]), ticket=ticket,
+            context={"target_label": TARGET_LABELS.get(target, target),
+                     "due_at": datetime.fromisoformat(due) if due else None,
+                     "share": round(100 * adapter.warning_share())}))
+    # As in react.react: the people on the ticket are told first, then the rules run.
+    notify_many(notices, at=now)
+    acted: dict[int, Ticket] = {}
+    for ticket, step_event in told:
+        moment = react.moment_of(step_event)
+        for rule in rules:
+            if rule.moment == moment and matches(rule, ticket):
+                react.run_rule(rule, ticket, at=now, key=f"ev{step_event.pk}", moment=moment)
+                acted[ticket.pk] = ticket
+    for ticket in acted.values():
+        schedule.sync(ticket)
+
+
+def _people_on(tickets: list[Ticket]) -> dict[int, list[User]]:
+    """`react.people_on` for many tickets: the assignee and watchers; the team lead when
+    nobody is assigned — watchers in one query, leads once per team."""
+    out: dict[int, list[User]] = {t.pk: [] for t in tickets}
+    for watcher in Watcher.objects.select_related("user").filter(
+            _among("ticket_id", list(out))).order_by("pk"):
+        out[watcher.ticket_id].append(watcher.user)
+    leads: dict[int | None, list[User]] = {}
+    for ticket in tickets:
+        if ticket.assignee_id:
+            out[ticket.pk].insert(0, ticket.assignee.user)  # type: ignore[union-attr]
+        else:
+            if ticket.team_id not in leads:
+                leads[ticket.team_id] = recipients.resolve(["team_lead"], ticket)
+            out[ticket.pk] += leads[ticket.team_id]
+    return out
 
 
 def follow_up_one(pk: int, *, now: datetime) -> bool:
+    """One step in its own transaction (after its batch failed); a failure is marked on
+    the step and logged on its ticket, so that it is not retried every minute."""
     try:
         with transaction.atomic():
-            if not Firing.objects.filter(pk=pk, done_at__isnull=True).update(done_at=now):
+            claimed = _claim_follow_up([pk], now)
+            if not claimed:
                 return False  # done, or being done by another worker (its row is locked)
-            firing = Firing.objects.get(pk=pk)
-            ticket = (Ticket.objects.select_related("priority", "category__parent", "team",
-                                                    "organisation__plan", "assignee__user",
-                                                    "requester__user").get(pk=firing.ticket_id))
-            _consequences(firing, ticket, now)
+            _consequences_many(claimed, now)
         return True
     except Exception as exc:
         log.exception("automation step %s failed", pk)
@@ -440,6 +563,7 @@ def follow_up_one(pk: int, *, now: datetime) -> bool:
 
 
 def _consequences(firing: Firing, ticket: Ticket, now: datetime) -> None:
+    """A time rule's or a missed commitment's consequences: they act on the ticket."""
     if firing.kind == "rule":
         rule_pk = int(firing.target.split(":", 1)[1])
         rule = next((r for r in schedule.active_rules() if r.pk == rule_pk), None)

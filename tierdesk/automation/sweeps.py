@@ -43,13 +43,14 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
+from django.utils.translation import gettext as _
 
 from tierdesk.accounts.models import Organisation, Provider, User
 from tierdesk.automation import react, schedule
-from tierdesk.automation.models import Alarm, Firing, Watcher
+from tierdesk.automation.models import Alarm, CommitmentPolicy, Firing, Watcher
 from tierdesk.automation.rules import CompiledRule, matches
 from tierdesk.notifications import recipients
-from tierdesk.notifications.notifier import Notice, notify_many
+from tierdesk.notifications.notifier import Notice, notify, notify_many
 from tierdesk.sla import adapter
 from tierdesk.sla.models import TARGET_LABELS, TicketSLA
 from tierdesk.sla.rebuild import write_next_due, write_rows
@@ -57,6 +58,7 @@ from tierdesk.tickets import actions
 from tierdesk.tickets.actions.escalation import (
     SweepStep,
     record_automation_failed,
+    record_commitment_owed,
     record_sweep_steps,
 )
 from tierdesk.tickets.lifecycle import Status
@@ -67,7 +69,8 @@ SWEEP_BATCH = 1000
 # What the sweep reads of a timeline: what the clock needs, reopens, announcements, commitments.
 _TIMELINE_CODES = ("created", "status_changed", "resolved", "reopened", "closed",
                    "priority_changed", "public_reply", "resolution_plan_posted",
-                   EventCode.SLA_BREACHED, EventCode.TIMEFRAME_COMMITTED)
+                   EventCode.SLA_BREACHED, EventCode.TIMEFRAME_COMMITTED,
+                   *schedule.OWED_CODES)
 # Long texts of a ticket the sweep never reads (nor do the hooks of its steps, as a rule).
 _LONG_TEXT = ("description", "troubleshooting_done", "business_impact", "affected_accounts",
               "environment", "resolution_note")
@@ -97,6 +100,11 @@ class _Row:
     met_at: datetime | None
     breached_at: datetime | None
     computed_at: datetime
+
+
+_Owed = tuple[int, datetime, datetime, datetime]  # schedule.owed: cycle, since, reminder, due
+_Context = tuple[frozenset[str], datetime, tuple[int, datetime | None] | None, _Owed | None]
+COMMITMENT = schedule.COMMITMENT
 
 
 @dataclass
@@ -160,10 +168,11 @@ def _timelines(ids: list[int]) -> dict[int, list[tuple[int, str, datetime, dict]
             .order_by("ticket_id", "at", "id")
             .values_list("ticket_id", "pk", "code", "at", KT("payload__to"),
                          KT("payload__priority"), KT("payload__by"), KT("payload__target"),
-                         KT("payload__due_at")))
-    for tid, pk, code, at, to, priority, by, target, due in rows:
+                         KT("payload__due_at"), KT("payload__agent"), KT("payload__kind")))
+    for tid, pk, code, at, to, priority, by, target, due, agent, kind in rows:
         timelines[tid].append((pk, code, at, {"to": to, "priority": priority, "by": by,
-                                              "target": target, "due_at": due}))
+                                              "target": target, "due_at": due, "agent": agent,
+                                              "kind": kind}))
     return timelines
 
 
@@ -181,10 +190,11 @@ def sweep_batch(ids: list[int], *, now: datetime, report: SweepReport) -> list[i
             .values_list("ticket_id", "target", "kind", "cycle"):
         fired[tid].add((target, kind, cycle))
     timed = [r for r in schedule.active_rules() if r.is_timed]
+    policy = CommitmentPolicy.current()
 
     all_rows: list[tuple] = []
     sla: dict[int, list[_Row]] = {}
-    context: dict[int, tuple[frozenset[str], datetime, tuple[int, datetime | None] | None]] = {}
+    context: dict[int, _Context] = {}
     steps: list[_Step] = []
     broken: dict[int, Exception] = {}
     for pk, ticket in tickets.items():
@@ -204,14 +214,16 @@ def sweep_batch(ids: list[int], *, now: datetime, report: SweepReport) -> list[i
                     start, commitment = at, None
                 elif code == EventCode.TIMEFRAME_COMMITTED:
                     commitment = (event_id, schedule.parse_instant(payload.get("due_at")))
-            due_steps = _steps_due(ticket, rows, fired[pk], timed, start, commitment, now)
+            owes = schedule.owed(ticket, timeline, policy=policy,
+                                 calendar=functools.partial(_calendar_of, compiled))
+            due_steps = _steps_due(ticket, rows, fired[pk], timed, start, commitment, now, owes)
         except Exception as exc:  # one ticket's bad data must not stop the sweep of the others
             log.exception("sweep: ticket %s cannot be evaluated", pk)
             broken[pk] = exc
             continue
         all_rows += values
         sla[pk] = rows
-        context[pk] = (announced, start, commitment)
+        context[pk] = (announced, start, commitment, owes)
         steps += due_steps
     for pk in broken:
         del tickets[pk]
@@ -230,6 +242,10 @@ def sweep_batch(ids: list[int], *, now: datetime, report: SweepReport) -> list[i
     _reschedule(tickets, sla, context, fired, timed)
     report.claimed += list(claimed.values())
     return list(claimed.values())
+
+
+def _calendar_of(compiled: adapter.CompiledPolicy) -> Any:
+    return compiled.policy.calendar
 
 
 def _log_broken(broken: dict[int, Exception], fired: dict[int, set[tuple[str, str, int]]],
@@ -266,7 +282,8 @@ def _attach_related(tickets: Iterable[Ticket]) -> None:
 
 def _steps_due(ticket: Ticket, rows: list[_Row], fired: set[tuple[str, str, int]],
                timed: list[CompiledRule], start: datetime,
-               commitment: tuple[int, datetime | None] | None, now: datetime) -> list[_Step]:
+               commitment: tuple[int, datetime | None] | None, now: datetime,
+               owes: _Owed | None = None) -> list[_Step]:
     cycle = ticket.reopen_count
     steps = []
     # SLA steps; a breach makes its warning moot.
@@ -296,6 +313,14 @@ def _steps_due(ticket: Ticket, rows: list[_Row], fired: set[tuple[str, str, int]
             and ("timeframe", "missed", commitment[0]) not in fired:
         steps.append(_Step(ticket, "timeframe", "missed", commitment[0], {
             "commitment": commitment[0], "due_at": commitment[1].isoformat()}))
+    if owes is not None:
+        cycle_id, since, remind, due = owes
+        owed_kind = ("overdue" if due <= now else
+                     "reminder" if remind <= now and (COMMITMENT, "overdue", cycle_id) not in fired
+                     else None)
+        if owed_kind is not None and (COMMITMENT, owed_kind, cycle_id) not in fired:
+            steps.append(_Step(ticket, COMMITMENT, owed_kind, cycle_id, {
+                "since": since.isoformat(), "due_at": due.isoformat()}))
     return steps
 
 
@@ -354,8 +379,7 @@ def _record(steps: list[_Step], now: datetime) -> None:
 
 
 def _reschedule(tickets: dict[int, Ticket], sla: dict[int, list[_Row]],
-                context: dict[int, tuple[frozenset[str], datetime,
-                                         tuple[int, datetime | None] | None]],
+                context: dict[int, _Context],
                 fired: dict[int, set[tuple[str, str, int]]], timed: list[CompiledRule]) -> None:
     """Move each ticket's deadline and alarm past the steps now taken."""
     due_changes: list[tuple[int, datetime | None]] = []
@@ -363,14 +387,14 @@ def _reschedule(tickets: dict[int, Ticket], sla: dict[int, list[_Row]],
     current = dict(Alarm.objects.filter(_among("ticket_id", list(tickets)))
                    .values_list("ticket_id", "at"))
     for pk, ticket in tickets.items():
-        announced, start, commitment = context[pk]
+        announced, start, commitment, owes = context[pk]
         cycle = ticket.reopen_count
         announced = announced | {t for t, k, c in fired[pk] if k == "breach" and c == cycle}
         due = _next_deadline(sla[pk], announced)
         if due != ticket.next_due_at:
             due_changes.append((pk, due))
         alarm = schedule.alarm_instant(ticket, rows=sla[pk], fired=fired[pk], timed=timed,
-                                       start=start, commitment=commitment)
+                                       start=start, commitment=commitment, owes=owes)
         if alarm != current.get(pk) or pk not in current:
             alarms.append(Alarm(ticket_id=pk, at=alarm))
     write_next_due(due_changes)
@@ -563,8 +587,11 @@ def follow_up_one(pk: int, *, now: datetime) -> bool:
 
 
 def _consequences(firing: Firing, ticket: Ticket, now: datetime) -> None:
-    """A time rule's or a missed commitment's consequences: they act on the ticket."""
-    if firing.kind == "rule":
+    """A time rule's, a missed commitment's or an owed one's consequences: they act on
+    the ticket."""
+    if firing.target == COMMITMENT:
+        _owed_step(firing, ticket, now)
+    elif firing.kind == "rule":
         rule_pk = int(firing.target.split(":", 1)[1])
         rule = next((r for r in schedule.active_rules() if r.pk == rule_pk), None)
         if rule is not None and ticket.is_active and matches(rule, ticket):
@@ -577,6 +604,47 @@ def _consequences(firing: Firing, ticket: Ticket, now: datetime) -> None:
             # Not inside an action: what this does is dispatched to the hooks, which react.
             react.react(ticket, [event], at=now, rounds=False)
     schedule.sync(ticket)
+
+
+def _owed_step(firing: Firing, ticket: Ticket, now: datetime) -> None:
+    """Seed 000: remind the engineer who owes a time-frame; when it is overdue, tell the
+    policy's roles (the team lead) and make them watch the ticket. Nothing when it was
+    given (or the ticket resolved, reassigned) since the sweep took the step."""
+    policy = CommitmentPolicy.current()
+    owes = schedule.owed_from_db(ticket, policy)
+    if owes is None or owes[0] != firing.cycle or ticket.assignee is None:
+        return
+    _cycle, since, _remind, due = owes
+    engineer = ticket.assignee
+    context = {"due_at": due, "since": since, "engineer": str(engineer)}
+    key = f"{COMMITMENT}:{firing.kind}:c{firing.cycle}:t{ticket.pk}"
+    if firing.kind == "reminder":
+        notify(key=key, kind="commitment_reminder", recipients=[engineer.user], ticket=ticket,
+               at=now, context=context)
+        body = _("%(who)s has not committed a resolution time-frame yet; it is due by "
+                 "%(when)s. Reminded them.") % {"who": engineer, "when": _format(due)}
+        record_commitment_owed(ticket=ticket, overdue=False, body=body,
+                                       told=[str(engineer)], due_at=due, at=now)
+        return
+    people = recipients.resolve(policy.roles(), ticket)
+    notify(key=key, kind="commitment_overdue", recipients=people, ticket=ticket, at=now,
+           context=context)
+    for user in people:
+        if user.pk != engineer.user_id:
+            Watcher.objects.get_or_create(ticket=ticket, user=user, defaults={"added_at": now})
+    told = [str(p.get_full_name() or p) for p in people]
+    body = _("%(who)s did not commit a resolution time-frame by %(when)s. Escalated to "
+             "%(told)s.") % {"who": engineer, "when": _format(due),
+                             "told": ", ".join(told) or "—"}
+    record_commitment_owed(ticket=ticket, overdue=True, body=body, told=told,
+                                   due_at=due, at=now)
+
+
+def _format(instant: datetime) -> str:
+    from django.utils import formats
+    from django.utils import timezone as dj_timezone
+
+    return formats.date_format(dj_timezone.localtime(instant), "DATETIME_FORMAT")
 
 
 def autoclose_resolved(*, now: datetime, batch: int = 500) -> int:

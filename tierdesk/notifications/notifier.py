@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from tierdesk.tickets.models import Ticket
 
 KINDS = ("sla_warning", "sla_breached", "escalated", "customer_escalated", "timeframe_missed",
-         "not_routed", "assigned", "rule")
+         "not_routed", "assigned", "rule", "commitment_reminder", "commitment_overdue")
 
 
 @dataclass(frozen=True)

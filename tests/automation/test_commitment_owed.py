@@ -231,3 +231,19 @@ def test_the_admin_refuses_a_policy_that_cannot_act(people):
         CommitmentPolicy(due_within_minutes=0, remind_share=1.5,
                          escalate_to=["nobody_role"]).full_clean()
     assert set(bad.value.message_dict) == {"due_within_minutes", "remind_share", "escalate_to"}
+
+
+def test_the_notices_are_written_in_the_engineers_language(open_ticket, people):
+    people.tom.user.language = "es"
+    people.tom.user.save()
+    people.lea.user.language = "es"
+    people.lea.user.save()
+    t = given_to_tom(open_ticket, people)
+    sweep(hours(4))
+    sweep(hours(5))
+    reminder = Notification.objects.get(recipient=people.tom.user, kind="commitment_reminder")
+    assert reminder.title == f"[{t.reference}] Comprometa un plazo de resolución"
+    assert "comprometa con el cliente un nuevo plazo" in reminder.body
+    overdue = Notification.objects.get(recipient=people.lea.user, kind="commitment_overdue")
+    assert "Ningún plazo de resolución comprometido" in overdue.title
+    assert "Tom Tier2" in overdue.body and "Ahora usted sigue el ticket" in overdue.body

@@ -626,12 +626,15 @@ def _owed_step(firing: Firing, ticket: Ticket, now: datetime) -> None:
         record_commitment_owed(ticket=ticket, overdue=False, body=body,
                                        told=[str(engineer)], due_at=due, at=now)
         return
-    people = recipients.resolve(policy.roles(), ticket)
+    # Escalated means above the engineer: a lead who owes it is not told about themself.
+    people = [p for p in recipients.resolve(policy.roles(), ticket) if p.pk != engineer.user_id]
+    if not people:
+        people = [p for p in recipients.resolve(["support_manager"], ticket)
+                  if p.pk != engineer.user_id]
     notify(key=key, kind="commitment_overdue", recipients=people, ticket=ticket, at=now,
            context=context)
     for user in people:
-        if user.pk != engineer.user_id:
-            Watcher.objects.get_or_create(ticket=ticket, user=user, defaults={"added_at": now})
+        Watcher.objects.get_or_create(ticket=ticket, user=user, defaults={"added_at": now})
     told = [str(p.get_full_name() or p) for p in people]
     body = _("%(who)s did not commit a resolution time-frame by %(when)s. Escalated to "
              "%(told)s.") % {"who": engineer, "when": _format(due),

@@ -498,10 +498,12 @@ def _consequences_many(firings: list[Firing], now: datetime) -> None:
     """The consequences of many steps: warnings and breaches — the bulk of a wave — are
     told in one `notify_many` and their rules matched in memory; the rest (time rules,
     missed commitments, which act on the ticket) go through `_consequences` one by one."""
-    tickets = {t.pk: t for t in Ticket.objects.select_related(
-        "priority", "category__parent", "team__lead__user", "organisation__plan",
-        "assignee__user", "requester__user").defer(*_LONG_TEXT)
-        .filter(_among("pk", list({f.ticket_id for f in firings})))}
+    # The assignee and the team's lead joined; organisation, plan, priority and category
+    # read once per distinct row, as in stage 1 (a wave is many tickets of few kinds).
+    tickets = {t.pk: t for t in Ticket.objects.select_related("team__lead__user",
+                                                              "assignee__user")
+               .defer(*_LONG_TEXT).filter(_among("pk", list({f.ticket_id for f in firings})))}
+    _attach_related(tickets.values())
     sla = [f for f in firings if f.kind in _STEP_CODES]
     events: dict[int, TicketEvent] = {}
     if sla:

@@ -221,3 +221,37 @@ def test_only_one_consumer_schedules_the_periodic_tasks(db):
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def test_a_follow_up_killed_mid_way_and_started_again_misses_and_repeats_nothing(
+        open_ticket, people):
+    """Stage 2, batched: steps are claimed and told many per transaction. A consumer killed
+    with SIGKILL between two of its transactions loses nothing and repeats nothing."""
+    from tierdesk.automation import sweeps
+
+    created = clock.now() - timedelta(hours=7)
+    tickets = make_tickets(open_ticket, 40, created)
+    ids = [t.pk for t in tickets]
+    at = created + timedelta(hours=7)
+    report = sweeps.sweep(now=at, follow=False)  # stage 1 only, committed
+    assert report.steps == {"warning": 40}
+    pending = Firing.objects.filter(ticket_id__in=ids, done_at__isnull=True)
+    kills = 0
+    for _attempt in range(4):
+        proc = start("sweep", "--at", at.isoformat(), "--follow-batch", "3")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            left = pending.count()
+            if 0 < left < len(ids) and left <= len(ids) - 6 * (kills + 1):
+                break
+            time.sleep(0.02)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+        else:
+            break
+    assert kills >= 1, "the follow-up finished before it could be killed"
+    assert 0 < pending.count() < len(ids)
+    finish(start("sweep", "--at", at.isoformat(), "--follow-batch", "3"))
+    assert_exactly_once(tickets, people.lea.user)

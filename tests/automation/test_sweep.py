@@ -230,3 +230,85 @@ def test_a_batch_subscriber_hears_all_tickets_at_once(open_ticket, monkeypatch):
     heard.clear()
     actions.add_internal_note(actor=None, ticket=tickets[0], body="one ticket", at=minutes(361))
     assert heard == [("one", tickets[0].pk)]
+
+
+# --------------------------------------------------------------------------- stage 2, batched
+
+
+def test_stage_2_costs_the_same_queries_for_2_or_12_steps(open_ticket, people):
+    """A breach wave is told in bulk: claim, read, render, write — not one transaction and
+    a dozen queries per step."""
+    def follow(n):
+        for i in range(n):
+            open_ticket(f"wave {n}-{i}")
+        report = sweeps.sweep(now=minutes(360), follow=False)
+        assert report.steps == {"warning": n}
+        with CaptureQueriesContext(connection) as queries:
+            assert sweeps.follow_up(report.claimed, now=minutes(360)) == n
+        return len(queries)
+
+    two = follow(2)
+    Ticket.objects.update(next_due_at=None)
+    Alarm.objects.update(at=None)
+    twelve = follow(12)
+    assert twelve == two
+    assert Notification.objects.filter(kind="sla_warning", recipient=people.lea.user).count() == 14
+    assert OutboxMessage.objects.filter(to=["lea@helpful.test"]).count() == 14
+
+
+def test_batched_stage_2_tells_what_one_step_at_a_time_tells(open_ticket, people, desk):
+    """Same people, same texts, per language and zone, as `notify` one step at a time."""
+    from tierdesk.automation.models import Watcher
+
+    people.tess.user.language, people.tess.user.time_zone = "es", "America/Bogota"
+    people.tess.user.save()
+    spanish = open_ticket("en español")
+    actions.assign(actor=people.lea.user, ticket=spanish, agent=people.tess, at=minutes(1))
+    watched = open_ticket("watched")
+    Watcher.objects.create(ticket=watched, user=people.tess.user, added_at=minutes(1))
+    plain = open_ticket("nobody assigned")
+    report = sweeps.sweep(now=minutes(360), follow=False)
+    first, rest = report.claimed[:1], report.claimed[1:]
+    sweeps.follow_up(first, now=minutes(360), batch=1)
+    sweeps.follow_up(rest, now=minutes(360), batch=50)
+    sweeps.follow_up(report.claimed, now=minutes(360))  # again: nothing more
+    told = {(n.ticket_id, n.recipient_id): n
+            for n in Notification.objects.filter(kind="sla_warning")}
+    assert sorted(told) == sorted([(spanish.pk, people.tess.user.pk),
+                                   (watched.pk, people.lea.user.pk),
+                                   (watched.pk, people.tess.user.pk),
+                                   (plain.pk, people.lea.user.pk)])
+    es = told[(spanish.pk, people.tess.user.pk)]
+    assert "Primera respuesta" in es.title or "primera respuesta" in es.title.lower(), es.title
+    assert "America/Bogota" in es.body
+    assert "First response" in told[(plain.pk, people.lea.user.pk)].title
+    mails = [m for m in OutboxMessage.objects.order_by("pk")
+             if m.headers.get("X-Tierdesk-Kind") == "sla_warning"]
+    assert len(mails) == 4
+    (mail,) = [m for m in mails if m.ticket_id == spanish.pk]
+    assert mail.text == es.body and mail.to == [people.tess.user.email]
+    assert not Firing.objects.filter(done_at__isnull=True).exists()
+
+
+def test_a_failing_batch_is_taken_step_by_step_and_only_the_bad_step_fails(
+        open_ticket, people, monkeypatch):
+    from tierdesk.notifications import notifier
+
+    tickets = [open_ticket(f"t{i}") for i in range(3)]
+    report = sweeps.sweep(now=minutes(360), follow=False)
+    real = notifier.notify_many
+
+    def notify_many(notices, **kwargs):
+        notices = list(notices)
+        if any(n.ticket.pk == tickets[1].pk for n in notices):
+            raise RuntimeError("template exploded")
+        return real(notices, **kwargs)
+
+    monkeypatch.setattr(sweeps, "notify_many", notify_many)
+    assert sweeps.follow_up(report.claimed, now=minutes(360)) == 2
+    assert not Firing.objects.filter(done_at__isnull=True).exists()
+    bad = Firing.objects.get(ticket=tickets[1])
+    assert bad.failed
+    assert tickets[1].events.filter(code="automation_failed").count() == 1
+    assert sorted(Notification.objects.values_list("ticket_id", flat=True)) == sorted(
+        [tickets[0].pk, tickets[2].pk])

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from tierdesk.automation.models import EscalationRule, Firing, Watcher
+from tierdesk.automation.models import CommitmentPolicy, EscalationRule, Firing, Watcher
 
 
 class RuleForm(forms.ModelForm):
@@ -57,3 +57,9 @@ class FiringAdmin(admin.ModelAdmin):
 class WatcherAdmin(admin.ModelAdmin):
     list_display = ["ticket", "user", "added_at"]
     raw_id_fields = ["ticket", "user"]
+
+
+@admin.register(CommitmentPolicy)
+class CommitmentPolicyAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "is_active", "remind_share", "escalate_to", "updated_at"]
+    readonly_fields = ["updated_at"]

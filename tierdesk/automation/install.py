@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from tierdesk.automation.models import EscalationRule
+from tierdesk.automation.models import CommitmentPolicy, EscalationRule
 from tierdesk.automation.rules import RuleError, compile_rule
+from tierdesk.notifications import recipients
 from tierdesk.sla.policyfile import PolicyFile, PolicyFileError, Problem
 
 DEFAULTS = Path(__file__).with_name("presets") / "default_rules.toml"
@@ -60,8 +61,10 @@ def install_rules(pf: PolicyFile, report: Report) -> None:
                          for p in exc.problems]
             continue
         valid.append(spec)
+    problems += _commitment_problems(pf)
     if problems:
         raise PolicyFileError(problems, source=pf.source)
+    install_commitment(pf, report)
     existing = {r.name: r for r in EscalationRule.objects.all()}
     for position, spec in enumerate(valid):
         stored = existing.get(spec.name)
@@ -86,3 +89,29 @@ def install_rules(pf: PolicyFile, report: Report) -> None:
     for name in retired.values_list("name", flat=True):
         report.changed.append(f"escalation rule {name!r} switched off (no longer in the file)")
     retired.update(is_active=False)
+
+
+def _commitment_problems(pf: PolicyFile) -> list[Problem]:
+    terms = pf.commitment
+    if terms is None:
+        return []
+    return [Problem(terms.line, "commitment.escalate_to",
+                    f"unknown role {name!r}; roles: {', '.join(recipients.ROLES)}")
+            for name in terms.escalate_to if not recipients.is_known(name)]
+
+
+def install_commitment(pf: PolicyFile, report: Report) -> None:
+    """`[commitment]` of the file, when it has one, replaces the desk's commitment policy;
+    a file without one leaves it as it is (the defaults, or what the admin set)."""
+    terms = pf.commitment
+    if terms is None:
+        return
+    policy = CommitmentPolicy.objects.order_by("pk").first() or CommitmentPolicy()
+    wanted = (terms.enabled, terms.due_within, terms.remind_at, list(terms.escalate_to))
+    if policy.pk is not None and (policy.is_active, policy.due_within_minutes,
+                                  policy.remind_share, policy.roles()) == wanted:
+        return
+    (policy.is_active, policy.due_within_minutes, policy.remind_share,
+     policy.escalate_to) = wanted
+    policy.save()
+    report.changed.append("time-frame commitment policy")

@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -124,3 +126,59 @@ class RoutingState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent_id} {self.last_assigned_at}"
+
+
+class CommitmentPolicy(models.Model):
+    """Seed 000: the tier-2 (or tier-3) engineer given a ticket commits a new resolution
+    time-frame. When they have not within `due_within_minutes` business minutes of being
+    given it (on the ticket's plan calendar), the sweep reminds them at `remind_share` of
+    that time and tells `escalate_to` when it has passed. One row per desk: the policy
+    file's `[commitment]` table writes it, the admin edits it; none means the defaults."""
+
+    is_active = models.BooleanField(_("active"), default=True)
+    due_within_minutes = models.PositiveIntegerField(
+        _("commitment due within (business minutes)"), default=240,
+        help_text=_("Business minutes, on the ticket's plan calendar, from the moment an "
+                    "engineer at tier 2 or 3 is given the ticket."))
+    remind_share = models.FloatField(
+        _("reminder at"), default=0.75,
+        help_text=_("Share of that time after which the engineer is reminded (0.75: at 3 "
+                    "of 4 hours)."))
+    escalate_to = models.JSONField(
+        _("escalate to"), default=list, blank=True,
+        help_text=_('Roles or addresses told when the commitment is missed, e.g. '
+                    '["team_lead"]. Empty: the team lead.'))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("time-frame commitment policy")
+        verbose_name_plural = _("time-frame commitment policy")
+
+    def __str__(self) -> str:
+        return str(_("Time-frame commitment due within %(m)s business minutes")
+                   % {"m": self.due_within_minutes})
+
+    @classmethod
+    def current(cls) -> CommitmentPolicy:
+        return cls.objects.order_by("pk").first() or cls(escalate_to=["team_lead"])
+
+    def roles(self) -> list[str]:
+        return list(self.escalate_to or []) or ["team_lead"]
+
+    def clean(self) -> None:
+        from tierdesk.notifications import recipients
+
+        problems: dict[str, Any] = {}
+        if not 0 < self.remind_share < 1:
+            problems["remind_share"] = _("A share between 0 and 1, e.g. 0.75.")
+        if not self.due_within_minutes:
+            problems["due_within_minutes"] = _("At least one minute.")
+        names = self.escalate_to if isinstance(self.escalate_to, list) else [None]
+        unknown = [str(n) for n in names if not isinstance(n, str) or not recipients.is_known(n)]
+        if unknown:
+            problems["escalate_to"] = _("Unknown roles: %(r)s. Roles: %(known)s.") % {
+                "r": ", ".join(unknown), "known": ", ".join(recipients.ROLES)}
+        if problems:
+            raise ValidationError(problems)
+        if self._state.adding and CommitmentPolicy.objects.exists():
+            raise ValidationError(_("There is one commitment policy per desk: edit it."))

@@ -6,11 +6,11 @@ it and after every sweep of it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tierdesk.automation import rules as rule_lang
-from tierdesk.automation.models import Alarm, EscalationRule, Firing
+from tierdesk.automation.models import Alarm, CommitmentPolicy, EscalationRule, Firing
 from tierdesk.sla import adapter
 from tierdesk.sla.models import TicketSLA
 from tierdesk.tickets.models import EventCode, Ticket, TicketEvent
@@ -64,9 +64,78 @@ def rule_instants(ticket: Ticket, timed: list[rule_lang.CompiledRule], *, start:
     return out
 
 
+# --------------------------------------------------------------------------- owed commitments
+# Seed 000: the tier-2 technician "gives both the ticket and customer a new time-frame".
+# From the moment an engineer at tier 2 or 3 is given a ticket (assigned to it, or the
+# ticket's tier raised with them on it, or it reopened with them on it), they owe one:
+# reminded at the policy's share, escalated when it passes. Steps: target "commitment",
+# kinds "reminder" and "overdue", cycle the id of the event that started the obligation —
+# so a reassignment starts a new one, and a commitment, a resolution or a handover to
+# tier 1 clears it.
+COMMITMENT = "commitment"
+OWED_CODES = (EventCode.ASSIGNED, EventCode.ESCALATED, EventCode.TIER_CHANGED,
+              EventCode.REOPENED, EventCode.TIMEFRAME_COMMITTED)
+
+
+def owed_since(ticket: Ticket, timeline: Iterable[tuple[int, str, datetime, dict]]
+               ) -> tuple[int, datetime] | None:
+    """(event id, instant) that started the time-frame the ticket's engineer owes, or None.
+
+    `timeline`: (id, code, at, payload) in order; payloads need `agent` (assigned)
+    and `kind` (escalated). Events of other codes are ignored."""
+    if not ticket.is_active or ticket.tier < 2 or not ticket.assignee_id:
+        return None
+    start: tuple[int, datetime] | None = None
+    for event_id, code, at, payload in timeline:
+        if ((code == EventCode.ASSIGNED and payload.get("agent") is not None)
+                or (code == EventCode.ESCALATED and payload.get("kind") == "tier")
+                or code in (EventCode.TIER_CHANGED, EventCode.REOPENED)):
+            start = (event_id, at)
+        elif code == EventCode.TIMEFRAME_COMMITTED and start is not None:
+            start = None  # given: nothing owed until the next assignment or escalation
+    return start
+
+
+def owed_instants(policy: CommitmentPolicy, calendar: Any, since: datetime
+                  ) -> tuple[datetime, datetime]:
+    """(reminder, due) of an owed time-frame: business time on the plan's calendar."""
+    minutes = policy.due_within_minutes
+    remind = calendar.add(since, timedelta(minutes=minutes * policy.remind_share))
+    return remind, calendar.add(since, timedelta(minutes=minutes))
+
+
+def owed(ticket: Ticket, timeline: Iterable[tuple[int, str, datetime, dict]], *,
+         policy: CommitmentPolicy | None, calendar: Callable[[], Any]
+         ) -> tuple[int, datetime, datetime, datetime] | None:
+    """(cycle, since, reminder, due) of the time-frame owed on the ticket, or None."""
+    if policy is None or not policy.is_active:
+        return None
+    since = owed_since(ticket, timeline)
+    if since is None:
+        return None
+    remind, due = owed_instants(policy, calendar(), since[1])
+    return since[0], since[1], remind, due
+
+
+def owed_from_db(ticket: Ticket, policy: CommitmentPolicy | None = None
+                 ) -> tuple[int, datetime, datetime, datetime] | None:
+    """`owed` for one ticket, read from the database (nothing read below tier 2)."""
+    if not ticket.is_active or ticket.tier < 2 or not ticket.assignee_id:
+        return None
+    policy = policy or CommitmentPolicy.current()
+    if not policy.is_active:
+        return None
+    rows = (ticket.events.filter(code__in=OWED_CODES).order_by("at", "id")
+            .values_list("pk", "code", "at", "payload"))
+    return owed(ticket, [(pk, c, at, p or {}) for pk, c, at, p in rows], policy=policy,
+                calendar=lambda: adapter.policy_for(ticket).policy.calendar)
+
+
 def alarm_instant(ticket: Ticket, *, rows: Iterable[Any], fired: set[tuple[str, str, int]],
                   timed: list[rule_lang.CompiledRule], start: datetime,
-                  commitment: tuple[int, datetime | None] | None) -> datetime | None:
+                  commitment: tuple[int, datetime | None] | None,
+                  owes: tuple[int, datetime, datetime, datetime] | None = None
+                  ) -> datetime | None:
     """The earliest instant at which a warning, a timed rule or a commitment falls due.
 
     `rows` are the ticket's SLA rows (anything with target, state, warn_at and
@@ -92,6 +161,8 @@ def alarm_instant(ticket: Ticket, *, rows: Iterable[Any], fired: set[tuple[str, 
     if commitment is not None and commitment[1] is not None \
             and ("timeframe", "missed", commitment[0]) not in fired:
         candidates.append(commitment[1])
+    if owes is not None and (COMMITMENT, "overdue", owes[0]) not in fired:
+        candidates.append(owes[3] if (COMMITMENT, "reminder", owes[0]) in fired else owes[2])
     return min(candidates) if candidates else None
 
 
@@ -105,7 +176,8 @@ def next_alarm(ticket: Ticket, *,
     return alarm_instant(
         ticket, rows=list(TicketSLA.objects.filter(ticket=ticket)), fired=fired_steps(ticket),
         timed=[r for r in (active or active_rules)() if r.is_timed], start=start,
-        commitment=(commitment.pk, commitment_due(commitment)) if commitment else None)
+        commitment=(commitment.pk, commitment_due(commitment)) if commitment else None,
+        owes=owed_from_db(ticket))
 
 
 def commitment_due(event: TicketEvent) -> datetime | None:

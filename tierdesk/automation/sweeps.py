@@ -43,18 +43,22 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
+from django.utils.translation import gettext as _
 
-from tierdesk.accounts.models import Organisation, Provider
+from tierdesk.accounts.models import Organisation, Provider, User
 from tierdesk.automation import react, schedule
-from tierdesk.automation.models import Alarm, Firing
+from tierdesk.automation.models import Alarm, CommitmentPolicy, Firing, Watcher
 from tierdesk.automation.rules import CompiledRule, matches
+from tierdesk.notifications import recipients
+from tierdesk.notifications.notifier import Notice, notify, notify_many
 from tierdesk.sla import adapter
-from tierdesk.sla.models import TicketSLA
+from tierdesk.sla.models import TARGET_LABELS, TicketSLA
 from tierdesk.sla.rebuild import write_next_due, write_rows
 from tierdesk.tickets import actions
 from tierdesk.tickets.actions.escalation import (
     SweepStep,
     record_automation_failed,
+    record_commitment_owed,
     record_sweep_steps,
 )
 from tierdesk.tickets.lifecycle import Status
@@ -65,7 +69,8 @@ SWEEP_BATCH = 1000
 # What the sweep reads of a timeline: what the clock needs, reopens, announcements, commitments.
 _TIMELINE_CODES = ("created", "status_changed", "resolved", "reopened", "closed",
                    "priority_changed", "public_reply", "resolution_plan_posted",
-                   EventCode.SLA_BREACHED, EventCode.TIMEFRAME_COMMITTED)
+                   EventCode.SLA_BREACHED, EventCode.TIMEFRAME_COMMITTED,
+                   *schedule.OWED_CODES)
 # Long texts of a ticket the sweep never reads (nor do the hooks of its steps, as a rule).
 _LONG_TEXT = ("description", "troubleshooting_done", "business_impact", "affected_accounts",
               "environment", "resolution_note")
@@ -95,6 +100,11 @@ class _Row:
     met_at: datetime | None
     breached_at: datetime | None
     computed_at: datetime
+
+
+_Owed = tuple[int, datetime, datetime, datetime]  # schedule.owed: cycle, since, reminder, due
+_Context = tuple[frozenset[str], datetime, tuple[int, datetime | None] | None, _Owed | None]
+COMMITMENT = schedule.COMMITMENT
 
 
 @dataclass
@@ -158,10 +168,11 @@ def _timelines(ids: list[int]) -> dict[int, list[tuple[int, str, datetime, dict]
             .order_by("ticket_id", "at", "id")
             .values_list("ticket_id", "pk", "code", "at", KT("payload__to"),
                          KT("payload__priority"), KT("payload__by"), KT("payload__target"),
-                         KT("payload__due_at")))
-    for tid, pk, code, at, to, priority, by, target, due in rows:
+                         KT("payload__due_at"), KT("payload__agent"), KT("payload__kind")))
+    for tid, pk, code, at, to, priority, by, target, due, agent, kind in rows:
         timelines[tid].append((pk, code, at, {"to": to, "priority": priority, "by": by,
-                                              "target": target, "due_at": due}))
+                                              "target": target, "due_at": due, "agent": agent,
+                                              "kind": kind}))
     return timelines
 
 
@@ -179,10 +190,11 @@ def sweep_batch(ids: list[int], *, now: datetime, report: SweepReport) -> list[i
             .values_list("ticket_id", "target", "kind", "cycle"):
         fired[tid].add((target, kind, cycle))
     timed = [r for r in schedule.active_rules() if r.is_timed]
+    policy = CommitmentPolicy.current()
 
     all_rows: list[tuple] = []
     sla: dict[int, list[_Row]] = {}
-    context: dict[int, tuple[frozenset[str], datetime, tuple[int, datetime | None] | None]] = {}
+    context: dict[int, _Context] = {}
     steps: list[_Step] = []
     broken: dict[int, Exception] = {}
     for pk, ticket in tickets.items():
@@ -202,14 +214,16 @@ def sweep_batch(ids: list[int], *, now: datetime, report: SweepReport) -> list[i
                     start, commitment = at, None
                 elif code == EventCode.TIMEFRAME_COMMITTED:
                     commitment = (event_id, schedule.parse_instant(payload.get("due_at")))
-            due_steps = _steps_due(ticket, rows, fired[pk], timed, start, commitment, now)
+            owes = schedule.owed(ticket, timeline, policy=policy,
+                                 calendar=functools.partial(_calendar_of, compiled))
+            due_steps = _steps_due(ticket, rows, fired[pk], timed, start, commitment, now, owes)
         except Exception as exc:  # one ticket's bad data must not stop the sweep of the others
             log.exception("sweep: ticket %s cannot be evaluated", pk)
             broken[pk] = exc
             continue
         all_rows += values
         sla[pk] = rows
-        context[pk] = (announced, start, commitment)
+        context[pk] = (announced, start, commitment, owes)
         steps += due_steps
     for pk in broken:
         del tickets[pk]
@@ -228,6 +242,10 @@ def sweep_batch(ids: list[int], *, now: datetime, report: SweepReport) -> list[i
     _reschedule(tickets, sla, context, fired, timed)
     report.claimed += list(claimed.values())
     return list(claimed.values())
+
+
+def _calendar_of(compiled: adapter.CompiledPolicy) -> Any:
+    return compiled.policy.calendar
 
 
 def _log_broken(broken: dict[int, Exception], fired: dict[int, set[tuple[str, str, int]]],
@@ -264,7 +282,8 @@ def _attach_related(tickets: Iterable[Ticket]) -> None:
 
 def _steps_due(ticket: Ticket, rows: list[_Row], fired: set[tuple[str, str, int]],
                timed: list[CompiledRule], start: datetime,
-               commitment: tuple[int, datetime | None] | None, now: datetime) -> list[_Step]:
+               commitment: tuple[int, datetime | None] | None, now: datetime,
+               owes: _Owed | None = None) -> list[_Step]:
     cycle = ticket.reopen_count
     steps = []
     # SLA steps; a breach makes its warning moot.
@@ -294,6 +313,14 @@ def _steps_due(ticket: Ticket, rows: list[_Row], fired: set[tuple[str, str, int]
             and ("timeframe", "missed", commitment[0]) not in fired:
         steps.append(_Step(ticket, "timeframe", "missed", commitment[0], {
             "commitment": commitment[0], "due_at": commitment[1].isoformat()}))
+    if owes is not None:
+        cycle_id, since, remind, due = owes
+        owed_kind = ("overdue" if due <= now else
+                     "reminder" if remind <= now and (COMMITMENT, "overdue", cycle_id) not in fired
+                     else None)
+        if owed_kind is not None and (COMMITMENT, owed_kind, cycle_id) not in fired:
+            steps.append(_Step(ticket, COMMITMENT, owed_kind, cycle_id, {
+                "since": since.isoformat(), "due_at": due.isoformat()}))
     return steps
 
 
@@ -352,8 +379,7 @@ def _record(steps: list[_Step], now: datetime) -> None:
 
 
 def _reschedule(tickets: dict[int, Ticket], sla: dict[int, list[_Row]],
-                context: dict[int, tuple[frozenset[str], datetime,
-                                         tuple[int, datetime | None] | None]],
+                context: dict[int, _Context],
                 fired: dict[int, set[tuple[str, str, int]]], timed: list[CompiledRule]) -> None:
     """Move each ticket's deadline and alarm past the steps now taken."""
     due_changes: list[tuple[int, datetime | None]] = []
@@ -361,14 +387,14 @@ def _reschedule(tickets: dict[int, Ticket], sla: dict[int, list[_Row]],
     current = dict(Alarm.objects.filter(_among("ticket_id", list(tickets)))
                    .values_list("ticket_id", "at"))
     for pk, ticket in tickets.items():
-        announced, start, commitment = context[pk]
+        announced, start, commitment, owes = context[pk]
         cycle = ticket.reopen_count
         announced = announced | {t for t, k, c in fired[pk] if k == "breach" and c == cycle}
         due = _next_deadline(sla[pk], announced)
         if due != ticket.next_due_at:
             due_changes.append((pk, due))
         alarm = schedule.alarm_instant(ticket, rows=sla[pk], fired=fired[pk], timed=timed,
-                                       start=start, commitment=commitment)
+                                       start=start, commitment=commitment, owes=owes)
         if alarm != current.get(pk) or pk not in current:
             alarms.append(Alarm(ticket_id=pk, at=alarm))
     write_next_due(due_changes)
@@ -405,29 +431,152 @@ def _next_deadline(rows: list[_Row], announced: frozenset[str]) -> datetime | No
 # --------------------------------------------------------------------------- stage 2
 
 
-def follow_up(ids: list[int], *, now: datetime) -> int:
-    """Take the consequences of these steps, each once. Returns how many this call took."""
-    return sum(follow_up_one(pk, now=now) for pk in ids)
+FOLLOW_BATCH = 500
+
+
+def follow_up(ids: list[int], *, now: datetime, batch: int = FOLLOW_BATCH) -> int:
+    """Take the consequences of these steps, each once, `batch` steps per transaction.
+    Returns how many this call took."""
+    done = 0
+    for i in range(0, len(ids), batch):
+        done += follow_up_batch(ids[i:i + batch], now=now)
+    return done
 
 
 def follow_up_pending(*, now: datetime, older_than: timedelta = timedelta(minutes=1),
-                      batch: int = 500) -> int:
-    """Steps whose consequences were never taken (a worker died, the queue lost a task)."""
+                      limit: int = 5000, batch: int = FOLLOW_BATCH) -> int:
+    """Steps whose consequences were never taken (a worker died, the queue lost a task):
+    up to `limit` of them, `batch` per transaction."""
     ids = list(Firing.objects.filter(done_at__isnull=True, fired_at__lte=now - older_than)
-               .order_by("fired_at").values_list("pk", flat=True)[:batch])
-    return follow_up(ids, now=now)
+               .order_by("fired_at").values_list("pk", flat=True)[:limit])
+    return follow_up(ids, now=now, batch=batch)
+
+
+def follow_up_batch(ids: list[int], *, now: datetime) -> int:
+    """Claim the pending steps among `ids` and take their consequences in one transaction.
+
+    The claim is one conditional UPDATE (`done_at IS NULL`; on PostgreSQL over the
+    rows `FOR UPDATE SKIP LOCKED`, so a second worker takes the others instead of
+    waiting): a worker killed before the commit leaves them pending for the retry,
+    and once committed they are never taken again. When the batch fails, it is
+    rolled back whole and its steps are taken one by one, so that the step that
+    fails is found, marked and logged on its ticket, and the others are taken.
+    """
+    if not ids:
+        return 0
+    try:
+        with transaction.atomic():
+            claimed = _claim_follow_up(ids, now)
+            if claimed:
+                _consequences_many(claimed, now)
+        return len(claimed)
+    except Exception:
+        log.exception("the follow-up of %d steps failed; taking them one by one", len(ids))
+        return sum(follow_up_one(pk, now=now) for pk in ids)
+
+
+def _claim_follow_up(ids: list[int], now: datetime) -> list[Firing]:
+    table = Firing._meta.db_table
+    with connection.cursor() as cur:
+        if connection.vendor == "postgresql":
+            cur.execute(f"UPDATE {table} SET done_at = %s WHERE id IN ("  # noqa: S608 - our own table name
+                        f"SELECT id FROM {table} WHERE id = ANY(%s) AND done_at IS NULL "
+                        f"ORDER BY id FOR UPDATE SKIP LOCKED) RETURNING id", [now, list(ids)])
+        else:  # SQLite: one writer at a time; the condition is read under the write lock
+            marks = ", ".join(["%s"] * len(ids))
+            cur.execute(f"UPDATE {table} SET done_at = %s WHERE id IN ({marks}) "  # noqa: S608 - our own table name
+                        f"AND done_at IS NULL RETURNING id",
+                        [connection.ops.adapt_datetimefield_value(now), *ids])
+        mine = [row[0] for row in cur.fetchall()]
+    return list(Firing.objects.filter(pk__in=mine).order_by("pk"))
+
+
+_STEP_CODES = {"warning": EventCode.SLA_WARNING, "breach": EventCode.SLA_BREACHED}
+
+
+def _consequences_many(firings: list[Firing], now: datetime) -> None:
+    """The consequences of many steps: warnings and breaches — the bulk of a wave — are
+    told in one `notify_many` and their rules matched in memory; the rest (time rules,
+    missed commitments, which act on the ticket) go through `_consequences` one by one."""
+    # The assignee and the team's lead joined; organisation, plan, priority and category
+    # read once per distinct row, as in stage 1 (a wave is many tickets of few kinds).
+    tickets = {t.pk: t for t in Ticket.objects.select_related("team__lead__user",
+                                                              "assignee__user")
+               .defer(*_LONG_TEXT).filter(_among("pk", list({f.ticket_id for f in firings})))}
+    _attach_related(tickets.values())
+    sla = [f for f in firings if f.kind in _STEP_CODES]
+    events: dict[int, TicketEvent] = {}
+    if sla:
+        for event in TicketEvent.objects.filter(
+                _among("ticket_id", list({f.ticket_id for f in sla})),
+                code__in=list(_STEP_CODES.values()), payload__step__in=[f.pk for f in sla]):
+            events[int(event.payload["step"])] = event
+    rules = [r for r in schedule.active_rules() if not r.is_timed]
+    people = _people_on([tickets[f.ticket_id] for f in sla if tickets[f.ticket_id].is_active])
+    notices: list[Notice] = []
+    told: list[tuple[Ticket, TicketEvent]] = []
+    for firing in firings:
+        ticket = tickets[firing.ticket_id]
+        if firing.kind not in _STEP_CODES:
+            _consequences(firing, ticket, now)
+            continue
+        step_event = events.get(firing.pk)
+        if step_event is None:
+            continue
+        step_event.ticket = ticket
+        told.append((ticket, step_event))
+        if not ticket.is_active:  # resolved since: no one is told (its rules still look)
+            continue
+        payload = step_event.payload or {}
+        target = payload.get("target", "")
+        due = payload.get("due_at")
+        notices.append(Notice(
+            key=f"ev{step_event.pk}",
+            kind="sla_warning" if firing.kind == "warning" else "sla_breached",
+            recipients=tuple(people[ticket.pk]), ticket=ticket,
+            context={"target_label": TARGET_LABELS.get(target, target),
+                     "due_at": datetime.fromisoformat(due) if due else None,
+                     "share": round(100 * adapter.warning_share())}))
+    # As in react.react: the people on the ticket are told first, then the rules run.
+    notify_many(notices, at=now)
+    acted: dict[int, Ticket] = {}
+    for ticket, step_event in told:
+        moment = react.moment_of(step_event)
+        for rule in rules:
+            if rule.moment == moment and matches(rule, ticket):
+                react.run_rule(rule, ticket, at=now, key=f"ev{step_event.pk}", moment=moment)
+                acted[ticket.pk] = ticket
+    for ticket in acted.values():
+        schedule.sync(ticket)
+
+
+def _people_on(tickets: list[Ticket]) -> dict[int, list[User]]:
+    """`react.people_on` for many tickets: the assignee and watchers; the team lead when
+    nobody is assigned — watchers in one query, leads once per team."""
+    out: dict[int, list[User]] = {t.pk: [] for t in tickets}
+    for watcher in Watcher.objects.select_related("user").filter(
+            _among("ticket_id", list(out))).order_by("pk"):
+        out[watcher.ticket_id].append(watcher.user)
+    leads: dict[int | None, list[User]] = {}
+    for ticket in tickets:
+        if ticket.assignee_id:
+            out[ticket.pk].insert(0, ticket.assignee.user)  # type: ignore[union-attr]
+        else:
+            if ticket.team_id not in leads:
+                leads[ticket.team_id] = recipients.resolve(["team_lead"], ticket)
+            out[ticket.pk] += leads[ticket.team_id]
+    return out
 
 
 def follow_up_one(pk: int, *, now: datetime) -> bool:
+    """One step in its own transaction (after its batch failed); a failure is marked on
+    the step and logged on its ticket, so that it is not retried every minute."""
     try:
         with transaction.atomic():
-            if not Firing.objects.filter(pk=pk, done_at__isnull=True).update(done_at=now):
+            claimed = _claim_follow_up([pk], now)
+            if not claimed:
                 return False  # done, or being done by another worker (its row is locked)
-            firing = Firing.objects.get(pk=pk)
-            ticket = (Ticket.objects.select_related("priority", "category__parent", "team",
-                                                    "organisation__plan", "assignee__user",
-                                                    "requester__user").get(pk=firing.ticket_id))
-            _consequences(firing, ticket, now)
+            _consequences_many(claimed, now)
         return True
     except Exception as exc:
         log.exception("automation step %s failed", pk)
@@ -440,7 +589,11 @@ def follow_up_one(pk: int, *, now: datetime) -> bool:
 
 
 def _consequences(firing: Firing, ticket: Ticket, now: datetime) -> None:
-    if firing.kind == "rule":
+    """A time rule's, a missed commitment's or an owed one's consequences: they act on
+    the ticket."""
+    if firing.target == COMMITMENT:
+        _owed_step(firing, ticket, now)
+    elif firing.kind == "rule":
         rule_pk = int(firing.target.split(":", 1)[1])
         rule = next((r for r in schedule.active_rules() if r.pk == rule_pk), None)
         if rule is not None and ticket.is_active and matches(rule, ticket):
@@ -453,6 +606,50 @@ def _consequences(firing: Firing, ticket: Ticket, now: datetime) -> None:
             # Not inside an action: what this does is dispatched to the hooks, which react.
             react.react(ticket, [event], at=now, rounds=False)
     schedule.sync(ticket)
+
+
+def _owed_step(firing: Firing, ticket: Ticket, now: datetime) -> None:
+    """Seed 000: remind the engineer who owes a time-frame; when it is overdue, tell the
+    policy's roles (the team lead) and make them watch the ticket. Nothing when it was
+    given (or the ticket resolved, reassigned) since the sweep took the step."""
+    policy = CommitmentPolicy.current()
+    owes = schedule.owed_from_db(ticket, policy)
+    if owes is None or owes[0] != firing.cycle or ticket.assignee is None:
+        return
+    _cycle, since, _remind, due = owes
+    engineer = ticket.assignee
+    context = {"due_at": due, "since": since, "engineer": str(engineer)}
+    key = f"{COMMITMENT}:{firing.kind}:c{firing.cycle}:t{ticket.pk}"
+    if firing.kind == "reminder":
+        notify(key=key, kind="commitment_reminder", recipients=[engineer.user], ticket=ticket,
+               at=now, context=context)
+        body = _("%(who)s has not committed a resolution time-frame yet; it is due by "
+                 "%(when)s. Reminded them.") % {"who": engineer, "when": _format(due)}
+        record_commitment_owed(ticket=ticket, overdue=False, body=body,
+                                       told=[str(engineer)], due_at=due, at=now)
+        return
+    # Escalated means above the engineer: a lead who owes it is not told about themself.
+    people = [p for p in recipients.resolve(policy.roles(), ticket) if p.pk != engineer.user_id]
+    if not people:
+        people = [p for p in recipients.resolve(["support_manager"], ticket)
+                  if p.pk != engineer.user_id]
+    notify(key=key, kind="commitment_overdue", recipients=people, ticket=ticket, at=now,
+           context=context)
+    for user in people:
+        Watcher.objects.get_or_create(ticket=ticket, user=user, defaults={"added_at": now})
+    told = [str(p.get_full_name() or p) for p in people]
+    body = _("%(who)s did not commit a resolution time-frame by %(when)s. Escalated to "
+             "%(told)s.") % {"who": engineer, "when": _format(due),
+                             "told": ", ".join(told) or "—"}
+    record_commitment_owed(ticket=ticket, overdue=True, body=body, told=told,
+                                   due_at=due, at=now)
+
+
+def _format(instant: datetime) -> str:
+    from django.utils import formats
+    from django.utils import timezone as dj_timezone
+
+    return formats.date_format(dj_timezone.localtime(instant), "DATETIME_FORMAT")
 
 
 def autoclose_resolved(*, now: datetime, batch: int = 500) -> int:

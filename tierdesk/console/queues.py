@@ -17,6 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from tierdesk.accounts.models import Agent, Team
+from tierdesk.automation import schedule
+from tierdesk.automation.models import CommitmentPolicy, Firing
 from tierdesk.console.models import Commitment, CustomerEscalation
 from tierdesk.sla.models import TicketSLA
 from tierdesk.tickets import queries
@@ -186,3 +188,39 @@ def commitments_due(*, now: datetime, horizon: timedelta = timedelta(days=7),
             .order_by("due_at", "ticket_id")[:limit])
     return [Due(ticket=c.ticket, due_at=c.due_at, note=c.note, overdue=c.due_at < now)
             for c in rows]
+
+
+@dataclass(frozen=True)
+class Owed:
+    ticket: Ticket
+    engineer: str
+    due_at: datetime
+    overdue: bool  # the team lead was told
+
+
+def commitments_owed(*, limit: int = 15, scan: int = 60) -> list[Owed]:
+    """Seed 000: tickets whose tier-2/3 engineer was reminded to commit a time-frame, or
+    missed doing so, and still owes it — from the sweep's steps (`Firing` rows of target
+    "commitment"), newest first, each checked against the timeline as it stands now."""
+    policy = CommitmentPolicy.current()
+    if not policy.is_active:
+        return []
+    steps = list(Firing.objects.filter(target=schedule.COMMITMENT,
+                                       ticket__status__in=ACTIVE_STATUSES)
+                 .order_by("-fired_at", "-pk").values_list("ticket_id", "kind", "cycle")[:scan])
+    tickets = Ticket.objects.select_related("organisation__plan", "assignee__user").in_bulk(
+        {tid for tid, _k, _c in steps})
+    out: dict[int, Owed] = {}
+    kinds: dict[tuple[int, int], set[str]] = {}
+    for tid, kind, cycle in steps:
+        kinds.setdefault((tid, cycle), set()).add(kind)
+    for tid, _kind, cycle in steps:
+        ticket = tickets.get(tid)
+        if ticket is None or tid in out or len(out) >= limit:
+            continue
+        owes = schedule.owed_from_db(ticket, policy)
+        if owes is None or owes[0] != cycle:
+            continue
+        out[tid] = Owed(ticket=ticket, engineer=str(ticket.assignee), due_at=owes[3],
+                        overdue="overdue" in kinds[(tid, cycle)])
+    return sorted(out.values(), key=lambda o: (o.due_at, o.ticket.pk))

@@ -431,4 +431,5 @@ def manager(request: AuthedRequest) -> HttpResponse:
                             .order_by("next_due_at", "id"))[:15],
         "escalations": for_list(queues.escalations_waiting()).order_by("updated_at")[:15],
         "commitments": queues.commitments_due(now=now),
+        "owed": queues.commitments_owed(),
     })

@@ -294,3 +294,36 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
 
 
 _NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
+
+
+def enqueue_emails(mails: Iterable[dict[str, Any]]) -> list[int]:
+    """`enqueue_email` for many mails (dicts of its keyword arguments, no attachments) in
+    one read of the keys already queued and one bulk INSERT; their delivery is queued as
+    one task after the commit. Returns the ids of the rows written now."""
+    now = clock.now()
+    mails = [m for m in mails if any(m.get("to") or ())]
+    keys = [m["key"][:200] for m in mails]
+    queued = set(OutboxMessage.objects.filter(key__in=keys).values_list("key", flat=True))
+    rows: dict[str, OutboxMessage] = {}
+    for mail, key in zip(mails, keys, strict=True):
+        if key in queued or key in rows:
+            continue
+        rows[key] = OutboxMessage(
+            key=key, kind=OutboxMessage.Kind.EMAIL, ticket=mail.get("ticket"),
+            to=[a for a in mail["to"] if a], subject=mail["subject"][:300], text=mail["text"],
+            html=mail.get("html", ""), headers=dict(mail.get("headers") or {}),
+            created_at=now, next_attempt_at=now)
+    created = OutboxMessage.objects.bulk_create(list(rows.values()), batch_size=500)
+    ids = [m.pk for m in created if m.pk is not None]
+    if ids:
+        transaction.on_commit(lambda: _schedule_many(ids))
+    return ids
+
+
+def _schedule_many(ids: list[int]) -> None:
+    from tierdesk.notifications.tasks import deliver_messages
+
+    try:
+        deliver_messages(ids)
+    except Exception:  # as in _schedule: the periodic retry sends them
+        log.exception("could not hand %d outbox messages to the queue", len(ids))

@@ -13,6 +13,12 @@ def deliver_message(pk: int) -> bool:
     return outbox.deliver(pk)
 
 
+@db_task()
+def deliver_messages(ids: list[int]) -> int:
+    """Send many messages queued by one transaction (`outbox.enqueue_emails`)."""
+    return sum(outbox.deliver(pk) for pk in ids)
+
+
 @db_periodic_task(crontab(minute="*"))
 def retry_outbox() -> int:
     """Every minute: whatever is pending and due (failed earlier, or never handed over)."""

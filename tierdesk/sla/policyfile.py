@@ -173,6 +173,18 @@ class EscalationRule:
 
 
 @dataclass(frozen=True)
+class CommitmentTerms:
+    """`[commitment]`: when the tier-2/3 engineer owes the customer a time-frame (seed 000);
+    its roles are checked by tierdesk.automation, which acts on it."""
+
+    due_within: int  # business minutes after the engineer is given the ticket
+    remind_at: float  # share of due_within
+    escalate_to: tuple[str, ...]
+    enabled: bool
+    line: int | None
+
+
+@dataclass(frozen=True)
 class PolicyFile:
     provider: Provider
     priorities: tuple[Choice, ...]  # most urgent first
@@ -188,6 +200,7 @@ class PolicyFile:
     intake: tuple[IntakeQuestion, ...] = ()
     escalations: tuple[EscalationRule, ...] = ()
     source: str | None = None
+    commitment: CommitmentTerms | None = None
 
     @property
     def priority_codes(self) -> tuple[str, ...]:
@@ -579,7 +592,7 @@ class _Checker:
     def policy_file(self, data: dict[str, Any]) -> PolicyFile | None:
         root = self.table(data, (), allowed=(
             "provider", "desk", "priorities", "matrix", "categories", "calendars", "plans",
-            "tiers", "intake", "escalations"),
+            "tiers", "intake", "escalations", "commitment"),
             required=("provider", "desk", "priorities", "calendars", "plans"))
         assert root is not None
         provider = self.provider(root["provider"]) if "provider" in root else None
@@ -605,13 +618,15 @@ class _Checker:
         tiers = self.choices(root.get("tiers", []), ("tiers",), "tier")
         intake = self.intake(root.get("intake", []), matrix)
         escalations = self.escalations(root.get("escalations", []))
+        commitment = self.commitment(root["commitment"]) if "commitment" in root else None
         if self.problems or provider is None or desk is None:
             return None
         return PolicyFile(
             provider=provider, priorities=priorities, calendars=calendars, plans=plans,
             default_plan=default_plan, pause_statuses=desk.pause_statuses,
             reopen_days=desk.reopen_days, auto_close_days=desk.auto_close_days, matrix=matrix,
-            categories=categories, tiers=tiers, intake=intake, escalations=escalations)
+            categories=categories, tiers=tiers, intake=intake, escalations=escalations,
+            commitment=commitment)
 
     def provider(self, value: Any) -> Provider | None:
         path: KeyPath = ("provider",)
@@ -953,6 +968,43 @@ class _Checker:
                 found.append(EscalationRule(name, item["when"], item["then"],
                                             self.lines.line(item_path), dict(item)))
         return tuple(found)
+
+
+    def commitment(self, value: Any) -> CommitmentTerms | None:
+        path: KeyPath = ("commitment",)
+        table = self.table(value, path, allowed=("due_within", "remind_at", "escalate_to",
+                                                 "enabled"))
+        if table is None:
+            return None
+        due, share, roles = 240, 0.75, ("team_lead",)
+        if "due_within" in table:
+            try:
+                parsed = parse_duration(table["due_within"])
+            except ValueError as exc:
+                self.problem((*path, "due_within"), str(exc))
+            else:
+                if isinstance(parsed, int):
+                    due = parsed
+                else:
+                    self.problem((*path, "due_within"), "write business minutes or hours "
+                                                        "('4h', '90m'), not days")
+        if "remind_at" in table:
+            share = table["remind_at"]
+            if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share < 1:
+                self.problem((*path, "remind_at"), f"a share between 0 and 1 (0.75), not {share!r}")
+        if "escalate_to" in table:
+            written = table["escalate_to"]
+            written = [written] if isinstance(written, str) else written
+            if not isinstance(written, list) or not written or not all(
+                    isinstance(r, str) and r for r in written):
+                self.problem((*path, "escalate_to"), 'name roles, e.g. ["team_lead"]')
+            else:
+                roles = tuple(written)
+        enabled = table.get("enabled", True)
+        if not isinstance(enabled, bool):
+            self.problem((*path, "enabled"), f"write true or false, not {_kind(enabled)}")
+        return CommitmentTerms(due, float(share), roles, enabled is not False,
+                               self.lines.line(path))
 
 
 def _engine_where(message: str) -> tuple[KeyPath, str]:

@@ -212,3 +212,15 @@ def record_automation_failed(*, ticket: Ticket, what: str, error: str,
     return record(ticket, EventCode.AUTOMATION_FAILED, actor=None, at=at or now(),
                   is_public=False, body=f"{what}: {error}", what=what, error=error[:1000],
                   **payload)
+
+
+@action
+def record_commitment_owed(*, ticket: Ticket, overdue: bool, body: str, told: list[str],
+                           due_at: datetime, at: datetime | None = None) -> TicketEvent:
+    """Seed 000: the engineer given the ticket at tier 2 or 3 has not committed a new
+    time-frame. Internal: a reminder is a note by Tierdesk; a missed one, an escalation
+    (`auto_escalated`, the built-in commitment rule) naming who was told."""
+    code = EventCode.AUTO_ESCALATED if overdue else EventCode.INTERNAL_NOTE
+    return record(ticket, code, actor=None, at=at or now(), is_public=False, body=body,
+                  rule="commitment", moment="commitment_overdue" if overdue
+                  else "commitment_reminder", did=told, due_at=due_at.isoformat())

@@ -21,16 +21,22 @@ class Command(BaseCommand):
         parser.add_argument("--at", help="Sweep as of this ISO instant (default: now).")
         parser.add_argument("--batch", type=int, default=sweeps.SWEEP_BATCH,
                             help="Tickets per transaction.")
+        parser.add_argument("--follow-batch", type=int, default=sweeps.FOLLOW_BATCH,
+                            help="Steps per transaction of the follow-up.")
 
-    def handle(self, *args, at=None, batch=sweeps.SWEEP_BATCH, **options):
+    def handle(self, *args, at=None, batch=sweeps.SWEEP_BATCH,
+               follow_batch=sweeps.FOLLOW_BATCH, **options):
         try:
             now = datetime.fromisoformat(at) if at else clock.now()
         except ValueError as exc:
             raise CommandError(f"--at: {exc}") from exc
         if now.tzinfo is None:
             raise CommandError("--at: give a time zone, e.g. 2026-03-02T15:00:00+00:00")
+        if batch < 1 or follow_batch < 1:
+            raise CommandError("--batch and --follow-batch: at least 1")
         report = sweeps.sweep(now=now, batch=batch, follow=False)
-        followed = sweeps.follow_up(report.claimed, now=now)
-        followed += sweeps.follow_up_pending(now=now, older_than=timedelta(0))
+        followed = sweeps.follow_up(report.claimed, now=now, batch=follow_batch)
+        followed += sweeps.follow_up_pending(now=now, older_than=timedelta(0),
+                                             batch=follow_batch)
         self.stdout.write(f"{report.tickets} tickets due; steps {report.steps}; "
                           f"{report.skipped} taken by another worker; {followed} followed up")

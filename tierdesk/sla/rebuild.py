@@ -75,6 +75,9 @@ def rebuild_batch(ticket_ids: list[int], *, now: datetime,
                                           "target": target}))
     rows: list[tuple] = []
     due_changes: list[tuple[int, datetime | None]] = []
+    # The tickets by the targets they have now: rows of any other target are stale
+    # (a plan that dropped a target, a priority without it).
+    by_targets: dict[tuple[str, ...], list[int]] = defaultdict(list)
     policies = {org_id: compile_policy(org.plan, org.contract_targets) for org_id, org in orgs.items()}
     for pk, org_id, old_due in tickets:
         compiled = policies[org_id]
@@ -82,10 +85,18 @@ def rebuild_batch(ticket_ids: list[int], *, now: datetime,
         ticket_rows, next_due = compute_row_values(pk, compiled, engine_events(timeline), now,
                                                    announced=announced_breaches(timeline))
         rows += ticket_rows
+        by_targets[tuple(row[1] for row in ticket_rows)].append(pk)
         if next_due != old_due:
             due_changes.append((pk, next_due))
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # A rebuild can be redone from the timelines: its commits need not wait
+            # for the WAL to reach the disk (this transaction only).
+            with connection.cursor() as cur:
+                cur.execute("SET LOCAL synchronous_commit = off")
         write_rows(rows)
+        for targets, pks in by_targets.items():
+            TicketSLA.objects.filter(ticket_id__in=pks).exclude(target__in=targets).delete()
         write_next_due(due_changes)
     return len(tickets)
 

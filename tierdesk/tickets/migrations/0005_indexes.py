@@ -4,6 +4,20 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+def _statistics(apps, schema_editor):
+    """PostgreSQL: tell the planner how assignee and status go together (unassigned tickets
+    are mostly new), or it walks t_created past every ticket looking for an unassigned one
+    in progress instead of reading t_assignee_created."""
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("CREATE STATISTICS IF NOT EXISTS t_assignee_status (mcv) "
+                              "ON assignee_id, status FROM tickets_ticket")
+
+
+def _no_statistics(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("DROP STATISTICS IF EXISTS t_assignee_status")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -63,4 +77,5 @@ class Migration(migrations.Migration):
             model_name='ticket',
             index=models.Index(condition=models.Q(('merged_into__isnull', False)), fields=['merged_into'], name='t_merged_into'),
         ),
+        migrations.RunPython(_statistics, _no_statistics),
     ]

@@ -2,6 +2,8 @@
 
 Run from the repository root: ``.venv/bin/python bench/sla_engine.py``
 (needs the ``bench`` extra: businesstimedelta and pandas).
+``bench/sla_engine.py --against REF`` instead times the engine at git ref REF
+and this tree's side by side, run by run, and compares their answers.
 
 1. add() and elapsed() on Itsafer's calendar (seasons, Madrid's holidays),
    10,000 random calls over 2026-2035; inputs as the ORM gives them (UTC)
@@ -246,8 +248,79 @@ def bench_side_by_side(pairs: Sequence[tuple[dt.datetime, int]]) -> None:
           "gives the next opening instead of the close (18:00) the time runs out at")
 
 
+def engine_at(ref: str) -> Any:
+    """The engine package as it was at git ref, imported under another name."""
+    import importlib
+    import io
+    import tarfile
+    import tempfile
+
+    root = Path(__file__).resolve().parents[1]
+    folder = Path(tempfile.mkdtemp(prefix="sla_engine_"))
+    archive = subprocess.run(["git", "-C", str(root), "archive", ref, "tierdesk/sla/engine"],
+                             capture_output=True, check=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    (folder / "tierdesk" / "sla" / "engine").rename(folder / "engine_then")
+    sys.path.insert(0, str(folder))
+    return importlib.import_module("engine_then")
+
+
+def against(ref: str, runs: int) -> None:
+    """add, elapsed and evaluate of the engine at ref and of this one, interleaved run by
+    run in one process (the machine's load hits both alike), and their answers compared."""
+    import tierdesk.sla.engine as now_engine
+
+    then_engine = engine_at(ref)
+    pairs = random_pairs(random.Random(2026))
+    starts = [start for start, _ in pairs]
+    deltas = [dt.timedelta(minutes=minutes) for _, minutes in pairs]
+    ends = [start + dt.timedelta(minutes=3 * minutes) for start, minutes in pairs]
+    events, now = timeline()
+    targets = {"first_response": {"critical": 30, "high": 60},
+               "resolution_plan": {"critical": 120, "high": 240},
+               "resolution": {"critical": 480, "high": 960}}
+    pauses = ["waiting_customer", "waiting_third_party"]
+
+    def loops(engine: Any) -> dict[str, tuple[Callable[[], object], int]]:
+        calendar = engine.Calendar.from_dict(ITSAFER)
+        policy = engine.Policy.from_dict({"calendar": calendar, "targets": targets, "pause_statuses": pauses})
+        calendar.elapsed(dt.datetime(2026, 1, 1, tzinfo=UTC), dt.datetime(2036, 1, 1, tzinfo=UTC))
+        add, elapsed, evaluate_ = calendar.add, calendar.elapsed, engine.evaluate
+        return {
+            "add": (lambda: [add(s, d) for s, d in zip(starts, deltas, strict=True)], PAIRS),
+            "elapsed": (lambda: [elapsed(s, e) for s, e in zip(starts, ends, strict=True)], PAIRS),
+            "evaluate, 20 events": (lambda: [evaluate_(policy, events, now) for _ in range(1000)], 1000),
+        }
+
+    then, mine = loops(then_engine), loops(now_engine)
+    for name in then:
+        if name == "evaluate, 20 events":
+            a, b = then[name][0]()[0], mine[name][0]()[0]
+            same = {k: (v.state, v.elapsed, v.due, v.met_at, v.breached_at) for k, v in a.items()} == {
+                k: (v.state, v.elapsed, v.due, v.met_at, v.breached_at) for k, v in b.items()}
+        else:
+            same = then[name][0]() == mine[name][0]()
+        times: dict[str, list[float]] = {"then": [], "now": []}
+        for _ in range(runs):
+            for which, table in (("then", then), ("now", mine)):
+                run, calls = table[name]
+                start = time.process_time()
+                run()
+                times[which].append((time.process_time() - start) / calls)
+        a_t, b_t = statistics.median(times["then"]), statistics.median(times["now"])
+        print(f"  {name:22s} {ref}: {us(a_t)} (best {us(min(times['then'])).strip()})   this tree: "
+              f"{us(b_t)} (best {us(min(times['now'])).strip()})   {a_t / b_t:.2f}×   "
+              f"same answers: {same}")
+
+
 def main() -> None:
     warnings.simplefilter("ignore")  # holidays warns about years it does not know yet
+    if len(sys.argv) == 3 and sys.argv[1] == "--against":
+        print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average "
+              f"{os.getloadavg()[0]:.1f}; CPU per call, medians of {RUNS} interleaved runs")
+        against(sys.argv[2], RUNS)
+        return
     model = next(
         (line.split(":", 1)[1].strip() for line in subprocess.run(
             ["lscpu"], capture_output=True, text=True, check=False).stdout.splitlines()

@@ -25,6 +25,53 @@ from urllib.parse import urlsplit, urlunsplit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a local process (a PostgreSQL backend), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class BackendCPU:
+    """The CPU time of the bench database's PostgreSQL backends (the server runs on this
+    machine), sampled every 0.2 s while a rebuild runs: a backend's last sample counts
+    (a worker's backend ends with it, losing at most its last 0.2 s)."""
+
+    def __init__(self, url: str, datname: str) -> None:
+        import threading
+
+        self.url, self.datname = url, datname
+        self.seen: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            me = conn.info.backend_pid
+            while not self.stop.wait(0.2):
+                for (pid,) in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
+                                           [self.datname]).fetchall():
+                    cpu = _cpu_seconds(pid)
+                    if pid != me and cpu is not None:
+                        self.seen[pid] = max(cpu, self.seen.get(pid, 0.0))
+
+    def __enter__(self) -> BackendCPU:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def seconds(self, before: dict[int, float]) -> float:
+        return sum(cpu - before.get(pid, 0.0) for pid, cpu in self.seen.items())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--db", default=os.environ.get("TIERDESK_TEST_PG_URL",
@@ -39,6 +86,9 @@ def main() -> None:
                              "of them made in the database, moved in time (bench/bulk.py).")
     parser.add_argument("--write-only", action="store_true",
                         help="Write the tickets and stop (keeps the database, for --reuse).")
+    parser.add_argument("--limit", type=int,
+                        help="Rebuild only the first N open tickets (by id): per-ticket costs on a "
+                             "part of a big database.")
     parser.add_argument("--only", type=int, action="append",
                         help="Time only these process counts (repeatable; default: 1 and --processes).")
     args = parser.parse_args()
@@ -84,7 +134,11 @@ def main() -> None:
         connection.close()
         return
 
-    count = open_tickets().count()
+    tickets = open_tickets()
+    if args.limit:
+        last = tickets.order_by("pk").values_list("pk", flat=True)[args.limit - 1]
+        tickets = tickets.filter(pk__lte=last)
+    count = tickets.count()
     print(f"open tickets: {count:,}")
     results = []
     for processes in sorted(set(args.only or [1, args.processes])):
@@ -97,13 +151,21 @@ def main() -> None:
             cur.execute("VACUUM ANALYZE")
         print(f"{time.strftime('%H:%M:%S', time.gmtime())} UTC, load average "
               f"{os.getloadavg()[0]:.1f}: rebuilding with {processes} process(es) …", flush=True)
-        t0 = time.perf_counter()
-        done = rebuild_parallel(open_tickets(), now=clock.now(), processes=processes)
-        elapsed = time.perf_counter() - t0
+        before = {pid: cpu for pid in [connection.connection.info.backend_pid]
+                  if (cpu := _cpu_seconds(pid)) is not None}
+        t0, cpu0 = time.perf_counter(), os.times()
+        with BackendCPU(admin_url, bench_name) as backends:
+            done = rebuild_parallel(tickets, now=clock.now(), processes=processes)
+        elapsed, cpu1 = time.perf_counter() - t0, os.times()
+        pg_cpu = backends.seconds(before)
+        # This process and its workers (reaped by the pool); PostgreSQL's backends are apart.
+        cpu = sum(cpu1[:4]) - sum(cpu0[:4])
         rows = TicketSLA.objects.count()
         results.append((processes, done, rows, elapsed))
         print(f"processes={processes}: rebuilt {done:,} tickets ({rows:,} SLA rows) in "
-              f"{elapsed:.1f} s — {done / elapsed:,.0f} tickets/s; load average after "
+              f"{elapsed:.1f} s — {done / elapsed:,.0f} tickets/s, {elapsed / done * 1e6:,.0f} µs a ticket; "
+              f"CPU: Python {cpu:.1f} s ({cpu / done * 1e6:,.0f} µs a ticket), PostgreSQL backends "
+              f"{pg_cpu:.1f} s ({pg_cpu / done * 1e6:,.0f} µs a ticket); load average after "
               f"{os.getloadavg()[0]:.1f}", flush=True)
     connection.close()
     if not args.keep:

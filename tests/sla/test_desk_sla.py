@@ -154,3 +154,20 @@ def test_rebuild_command_recomputes_rows(open_ticket, people):
     TicketSLA.objects.filter(ticket=t).update(state="met", due_at=None)
     assert "rebuilt the SLA rows of 1 tickets" in run("rebuild")
     assert TicketSLA.objects.get(ticket=t, target="resolution").state in {"running", "breached"}
+
+
+def test_rebuild_drops_the_rows_of_targets_no_longer_in_the_plan(open_ticket, people):
+    t = open_ticket()
+    kept = open_ticket("a ticket whose rows stay")
+    targets = {row.target for row in TicketSLA.objects.filter(ticket=t)}
+    assert "resolution_plan" in targets
+    plan = t.organisation.plan
+    plan.targets = {name: value for name, value in plan.targets.items() if name != "resolution_plan"}
+    plan.version += 1
+    plan.save()
+    from tierdesk.sla.rebuild import rebuild_batch
+
+    assert rebuild_batch([t.pk, kept.pk], now=T0 + timedelta(hours=1)) == 2
+    assert {row.target for row in TicketSLA.objects.filter(ticket=t)} == targets - {"resolution_plan"}
+    assert {row.target for row in TicketSLA.objects.filter(ticket=kept)} == targets - {"resolution_plan"}
+    assert set(TicketSLA.objects.filter(ticket=t).values_list("plan_version", flat=True)) == {plan.version}

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sla_naive import NaiveCalendar, naive_evaluate
 from sla_strategies import ZONES, calendar_specs, instants, opens_at_all
 
-from tierdesk.sla.engine import Calendar, Policy, evaluate, explain
+from tierdesk.sla.engine import Calendar, Policy, TargetState, evaluate, explain
+from tierdesk.sla.engine.timeline import _evaluate_fast, replay, states_of
 
 STATUSES = ("new", "open", "in_progress", "waiting_customer", "waiting_third_party", "resolved", "closed")
 PRIORITIES = ("high", "mid", "low")
@@ -183,3 +186,94 @@ def test_day_forms_are_the_naive_walk(
         # A season over the whole year without hours: no open day ever comes.
         assume(False)
     assert state.target == _naive_day_target(NaiveCalendar(spec), created, kind, n)
+
+
+# --------------------------------------------------------------------------- evaluate()'s fast path
+
+def _exact(instant: datetime | None) -> tuple[Any, ...] | None:
+    """An instant with everything that tells two equal instants apart: wall time, fold, zone."""
+    return None if instant is None else (instant, repr(instant), instant.fold, instant.tzinfo)
+
+
+def _flat(states: dict[str, TargetState]) -> dict[str, tuple[Any, ...]]:
+    return {
+        name: (s.state, s.elapsed, s.target, _exact(s.due), _exact(s.met_at), _exact(s.breached_at))
+        for name, s in states.items()
+    }
+
+
+def _general(policy: Policy, events: list[dict[str, Any]], now: datetime) -> dict[str, TargetState]:
+    return states_of(policy, replay(policy, events, now))
+
+
+@MODEL
+@given(
+    cases(),
+    st.lists(st.integers(0, 59_999_999), min_size=14, max_size=14),
+    st.sampled_from(("utc", "calendar", "other")),
+)
+def test_the_fast_path_is_the_general_replay(
+    case: dict[str, Any], jitter: list[int], inputs: str
+) -> None:
+    """evaluate() runs a fused one-pass replay (_evaluate_fast); it must give exactly what the
+    general replay (the one explain() uses) gives: same states, and the same instants down
+    to the zone and fold. Events get sub-minute offsets (kept in order) and come in UTC,
+    in the calendar's zone (repeated wall times) or in another zone."""
+    policy = _policy(case)
+    _opens_again(policy, case)
+    zone = {"utc": UTC, "calendar": policy.calendar.zone, "other": ZoneInfo("Asia/Tokyo")}[inputs]
+    events, moved = [], timedelta(0)
+    for event, us in zip(case["events"], jitter, strict=False):
+        moved = max(moved, timedelta(microseconds=us))  # never earlier than the event before
+        events.append({**event, "at": (event["at"] + moved).astimezone(zone)})
+    now = (case["now"] + moved).astimezone(zone)
+    fast = _evaluate_fast(policy, events, now)
+    assert fast is not None
+    assert _flat(fast) == _flat(_general(policy, events, now))
+    assert _flat(evaluate(policy, events, now)) == _flat(fast)
+
+
+@MODEL
+@given(
+    cases(),
+    st.integers(0, 12),
+    st.sampled_from(("drop_at", "naive", "unknown_type", "bad_status", "bad_priority", "created_again",
+                     "earlier", "after_now", "naive_now", "now_before_created", "empty")),
+)
+def test_the_fast_path_raises_what_the_general_replay_raises(
+    case: dict[str, Any], where: int, fault: str
+) -> None:
+    """A bad timeline: the fast path declines (None) and evaluate() raises the general
+    replay's error, word for word."""
+    policy = _policy(case)
+    events = [dict(event) for event in case["events"]]
+    now = case["now"]
+    event = events[where % len(events)]
+    if fault == "drop_at":
+        del event["at"]
+    elif fault == "naive":
+        event["at"] = event["at"].replace(tzinfo=None)
+    elif fault == "unknown_type":
+        event["type"] = "escalated"
+    elif fault == "bad_status":
+        event.update(type="status", status="pending")
+    elif fault == "bad_priority":
+        event.update(type="priority", priority=3)
+    elif fault == "created_again":
+        events.append({"at": events[-1]["at"], "type": "created", "priority": "high"})
+    elif fault == "earlier":
+        events.append({"at": events[-1]["at"] - timedelta(seconds=1), "type": "first_response"})
+    elif fault == "after_now":
+        events.append({"at": now + timedelta(microseconds=1), "type": "first_response"})
+    elif fault == "naive_now":
+        now = now.replace(tzinfo=None)
+    elif fault == "now_before_created":
+        now = events[0]["at"] - timedelta(microseconds=1)
+    else:
+        events = []
+    with pytest.raises(ValueError) as general:
+        _general(policy, events, now)
+    assert _evaluate_fast(policy, events, now) is None
+    with pytest.raises(ValueError) as public:
+        evaluate(policy, events, now)
+    assert str(public.value) == str(general.value)

@@ -69,7 +69,10 @@ class TicketSLA(models.Model):
         MET = "met", _("Met")
         BREACHED = "breached", _("Breached")
 
-    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="sla_rows")
+    # No index of its own: sla_one_row_per_target (ticket, target) leads with it, and a
+    # rebuild writes millions of these rows.
+    ticket = models.ForeignKey("tickets.Ticket", on_delete=models.CASCADE, related_name="sla_rows",
+                               db_index=False)
     target = models.CharField(max_length=20)
     state = models.CharField(max_length=10, choices=State.choices)
     elapsed_seconds = models.PositiveIntegerField()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models.fields.json import KT
@@ -29,6 +29,8 @@ from tierdesk.tickets.lifecycle import DONE
 from tierdesk.tickets.models import Ticket, TicketEvent
 
 BATCH = 2000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _SLA_CODES = ("created", "status_changed", "resolved", "reopened", "closed", "priority_changed",
               "public_reply", "resolution_plan_posted", "sla_breached")
 
@@ -62,19 +64,26 @@ def rebuild_batch(ticket_ids: list[int], *, now: datetime,
                      KT("payload__by"), KT("payload__target")))
     if connection.vendor == "postgresql":
         # The same, with the ids as one array parameter instead of thousands of
-        # placeholders (psycopg parses those client-side) and no ORM per row.
+        # placeholders (psycopg parses those client-side) and no ORM per row;
+        # instants as integer µs since the epoch (exact: extract() is numeric),
+        # turned into datetimes here at a fraction of the cost of parsing text.
         with connection.cursor() as cur:
             cur.execute(
-                f"SELECT ticket_id, code, at, payload->>'to', payload->>'priority', "  # noqa: S608 - our own table name
-                f"payload->>'by', payload->>'target' FROM {TicketEvent._meta.db_table} "
+                f"SELECT ticket_id, code, (extract(epoch FROM at) * 1000000)::bigint, "  # noqa: S608 - our own table name
+                f"payload->>'to', payload->>'priority', payload->>'by', payload->>'target' "
+                f"FROM {TicketEvent._meta.db_table} "
                 f"WHERE ticket_id = ANY(%s) AND code = ANY(%s) ORDER BY ticket_id, at, id",
                 [list(ticket_ids), list(_SLA_CODES)])
-            events = cur.fetchall()
+            epoch, unit = _EPOCH, _MICROSECOND
+            events = [(tid, code, epoch + unit * us, *rest) for tid, code, us, *rest in cur.fetchall()]
     for tid, code, at, to, priority, by, target in events:
         timelines[tid].append((code, at, {"to": to, "priority": priority, "by": by,
                                           "target": target}))
     rows: list[tuple] = []
     due_changes: list[tuple[int, datetime | None]] = []
+    # The tickets by the targets they have now: rows of any other target are stale
+    # (a plan that dropped a target, a priority without it).
+    by_targets: dict[tuple[str, ...], list[int]] = defaultdict(list)
     policies = {org_id: compile_policy(org.plan, org.contract_targets) for org_id, org in orgs.items()}
     for pk, org_id, old_due in tickets:
         compiled = policies[org_id]
@@ -82,10 +91,17 @@ def rebuild_batch(ticket_ids: list[int], *, now: datetime,
         ticket_rows, next_due = compute_row_values(pk, compiled, engine_events(timeline), now,
                                                    announced=announced_breaches(timeline))
         rows += ticket_rows
+        by_targets[tuple(row[1] for row in ticket_rows)].append(pk)
         if next_due != old_due:
             due_changes.append((pk, next_due))
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # A rebuild can be redone from the timelines: its commits need not wait
+            # for the WAL to reach the disk (this transaction only).
+            with connection.cursor() as cur:
+                cur.execute("SET LOCAL synchronous_commit = off")
         write_rows(rows)
+        delete_stale_rows(by_targets)
         write_next_due(due_changes)
     return len(tickets)
 
@@ -119,6 +135,19 @@ def write_rows(rows: list[tuple]) -> None:
             marks = ", ".join(["%s"] * len(ROW_COLUMNS))
             cur.executemany(upsert % f"VALUES ({marks})",
                             [tuple(_adapt(v) for v in row) for row in rows])
+
+
+def delete_stale_rows(by_targets: dict[tuple[str, ...], list[int]]) -> None:
+    """Delete the rows of targets the tickets no longer have: ``{targets they have: ticket ids}``."""
+    table = TicketSLA._meta.db_table
+    for targets, pks in by_targets.items():
+        if connection.vendor == "postgresql":
+            # Arrays as parameters: psycopg would parse thousands of placeholders.
+            with connection.cursor() as cur:
+                cur.execute(f"DELETE FROM {table} WHERE ticket_id = ANY(%s) "  # noqa: S608 - our own table name
+                            f"AND NOT (target = ANY(%s))", [pks, list(targets)])
+        else:
+            TicketSLA.objects.filter(ticket_id__in=pks).exclude(target__in=targets).delete()
 
 
 def write_next_due(changes: list[tuple[int, datetime | None]]) -> None:

@@ -101,16 +101,21 @@ class Location(models.TextChoices):
 class Ticket(models.Model):
     number = models.PositiveBigIntegerField(_("case number"), unique=True)
     organisation = models.ForeignKey("accounts.Organisation", on_delete=models.PROTECT,
-                                     related_name="tickets", verbose_name=_("organisation"))
+                                     related_name="tickets", verbose_name=_("organisation"),
+                                     db_index=False)  # t_org_status leads with it
     requester = models.ForeignKey("accounts.Contact", on_delete=models.PROTECT,
-                                  related_name="requested_tickets", verbose_name=_("requester"))
+                                  related_name="requested_tickets", verbose_name=_("requester"),
+                                  db_index=False)  # t_requester leads with it
     cc = models.ManyToManyField("accounts.Contact", blank=True, related_name="cc_tickets",
                                 verbose_name=_("CC contacts"))
     subject = models.CharField(_("subject"), max_length=200)
     description = models.TextField(_("description"))
+    # No index: a category or priority matches too many tickets to be worth one, and
+    # is deleted (a scan, for PROTECT) rarely if ever.
     category = models.ForeignKey(Category, on_delete=models.PROTECT, null=True, blank=True,
-                                 verbose_name=_("category"))
-    priority = models.ForeignKey(Priority, on_delete=models.PROTECT, verbose_name=_("priority"))
+                                 verbose_name=_("category"), db_index=False)
+    priority = models.ForeignKey(Priority, on_delete=models.PROTECT, verbose_name=_("priority"),
+                                 db_index=False)
     impact = models.CharField(_("impact"), max_length=20, choices=ImpactUrgency.Impact.choices,
                               blank=True)
     urgency = models.CharField(_("urgency"), max_length=20, choices=ImpactUrgency.Urgency.choices,
@@ -121,9 +126,10 @@ class Ticket(models.Model):
                                default=Channel.PORTAL)
     assignee = models.ForeignKey("accounts.Agent", on_delete=models.SET_NULL, null=True,
                                  blank=True, related_name="assigned_tickets",
-                                 verbose_name=_("assignee"))
+                                 verbose_name=_("assignee"), db_index=False)  # t_assignee_created
     team = models.ForeignKey("accounts.Team", on_delete=models.SET_NULL, null=True, blank=True,
-                             related_name="tickets", verbose_name=_("team"))
+                             related_name="tickets", verbose_name=_("team"),
+                             db_index=False)  # t_team leads with it
     tier = models.PositiveSmallIntegerField(_("tier"), default=1)
 
     # Intake facts (seeds 003 and 004).
@@ -152,21 +158,29 @@ class Ticket(models.Model):
     escalation_count = models.PositiveIntegerField(default=0)
     time_spent_minutes = models.PositiveIntegerField(default=0)
     merged_into = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True,
-                                    related_name="merged_from")
+                                    related_name="merged_from", db_index=False)  # t_merged_into
     next_due_at = models.DateTimeField(null=True, blank=True, db_index=True,
                                        help_text=_("Earliest running SLA deadline (or warning)."))
 
     class Meta:
         verbose_name = _("ticket")
         verbose_name_plural = _("tickets")
+        # Few indexes on purpose: every change of `next_due_at` (indexed, for the
+        # sweep) is a non-HOT update that writes into every index of this table,
+        # and an SLA rebuild changes it on every open ticket. The foreign keys that
+        # lead an index below have no index of their own (db_index=False); who
+        # reads each index is listed in docs/PERFORMANCE.md, "Rebuilding SLA rows".
         indexes = [
             models.Index(fields=["organisation", "status", "-created_at"], name="t_org_status"),
             models.Index(fields=["requester", "-created_at"], name="t_requester"),
-            models.Index(fields=["assignee", "status", "next_due_at"], name="t_assignee"),
+            models.Index(fields=["assignee", "status", "created_at"], name="t_assignee_created"),
             models.Index(fields=["team", "status", "next_due_at"], name="t_team"),
-            models.Index(fields=["status", "next_due_at"], name="t_status_due"),
             models.Index(fields=["status", "resolved_at"], name="t_status_resolved"),
             models.Index(fields=["-created_at"], name="t_created"),
+            # Merged tickets are few: only they are indexed (a ticket's deletion
+            # looks up the tickets merged into it).
+            models.Index(fields=["merged_into"], name="t_merged_into",
+                         condition=models.Q(merged_into__isnull=False)),
         ]
 
     def __str__(self) -> str:

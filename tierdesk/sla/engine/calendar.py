@@ -300,6 +300,22 @@ class Calendar:
         j = bisect_left(cum, goal)
         return ends[j] - (cum[j] - goal)
 
+    def instant_after_us(self, s: int, d: int) -> datetime:
+        """``from_us(add_us(s, d))``: the step of :meth:`add` after its conversions, for
+        evaluate()'s due instants; an answer in an interval of one offset is built
+        from that offset, without searching the offsets."""
+        if d > 0:
+            k = s // BLOCK_US
+            starts, ends, cum, total, offsets, _, _ = self._blocks.get(k) or self._block(k)
+            i = bisect_right(starts, s) - 1
+            goal = d + (0 if i < 0 else cum[i] if s >= ends[i] else cum[i] - (ends[i] - s))
+            if goal <= total:
+                j = bisect_left(cum, goal)
+                offset = offsets[j]
+                if offset is not None:
+                    return self._wall_epoch + MICROSECOND * (ends[j] - (cum[j] - goal) + offset)
+        return self.from_us(self.add_us(s, d))
+
     def next_open_us(self, t: int) -> int:
         """The earliest open µs at or after t."""
         k = t // BLOCK_US

@@ -81,11 +81,12 @@ def _drop(ticket: str, *, when: str = "1") -> str:
 _MOVED = "old.ticket_id <> new.ticket_id"
 
 
+SQLITE_INDEX = ("CREATE VIRTUAL TABLE IF NOT EXISTS tickets_search USING fts5(subject, description, "
+                "messages, content='tickets_search_doc', content_rowid='id', "
+                "tokenize='unicode61 remove_diacritics 2')")
 SQLITE_SETUP = [
     f"CREATE VIEW IF NOT EXISTS tickets_search_doc AS {_DOC}",
-    "CREATE VIRTUAL TABLE IF NOT EXISTS tickets_search USING fts5(subject, description, "
-    "messages, content='tickets_search_doc', content_rowid='id', "
-    "tokenize='unicode61 remove_diacritics 2')",
+    SQLITE_INDEX,
     # A ticket: its document in, out, or changed (its words are then those before).
     "CREATE TRIGGER IF NOT EXISTS tickets_search_ticket_insert AFTER INSERT ON tickets_ticket "
     f"BEGIN {_put('new.id')} END",
@@ -124,11 +125,10 @@ SQLITE_TRIGGERS = ("tickets_search_ticket_insert", "tickets_search_ticket_delete
                    "tickets_search_message_after_delete", "tickets_search_message_before_update",
                    "tickets_search_message_after_update")
 SQLITE_REBUILD = ["INSERT INTO tickets_search(tickets_search) VALUES ('rebuild')"]
-SQLITE_TEARDOWN = [
-    *(f"DROP TRIGGER IF EXISTS {name}" for name in SQLITE_TRIGGERS),
-    "DROP TABLE IF EXISTS tickets_search",
-    "DROP VIEW IF EXISTS tickets_search_doc",
-]
+# What names the tickets and events tables (see `suspend`), then the index.
+SQLITE_SUSPEND = [*(f"DROP TRIGGER IF EXISTS {name}" for name in SQLITE_TRIGGERS),
+                  "DROP VIEW IF EXISTS tickets_search_doc"]
+SQLITE_TEARDOWN = [*SQLITE_SUSPEND, "DROP TABLE IF EXISTS tickets_search"]
 PG_SETUP = [
     f"CREATE INDEX IF NOT EXISTS tickets_ticket_words ON tickets_ticket USING gin "
     f"(({PG_TICKET_VECTOR}))",
@@ -137,6 +137,18 @@ PG_SETUP = [
 ]
 PG_TEARDOWN = ["DROP INDEX IF EXISTS tickets_message_words",
                "DROP INDEX IF EXISTS tickets_ticket_words"]
+
+
+def create(conn: BaseDatabaseWrapper) -> None:
+    """The migration's part. PostgreSQL: the indexes (built from the rows there are).
+    SQLite: the index table only; `repair`, after the migrations (post_migrate), adds the
+    view and the triggers and fills it, so that no migration after this one finds them
+    in its way (see `suspend`)."""
+    if conn.vendor == "sqlite":
+        with conn.cursor() as cursor:
+            cursor.execute(SQLITE_INDEX)
+    else:
+        install(conn)
 
 
 def install(conn: BaseDatabaseWrapper) -> None:
@@ -156,18 +168,36 @@ def uninstall(conn: BaseDatabaseWrapper) -> None:
             cursor.execute(sql)
 
 
-def repair(conn: BaseDatabaseWrapper) -> bool:
-    """SQLite drops a table's triggers with it, and a migration that changes a column of
-    tickets on SQLite copies the table into a new one: put the triggers back and rebuild
-    the index from the rows (after `migrate`). True if something was missing."""
+def installed(conn: BaseDatabaseWrapper) -> bool:
     if conn.vendor != "sqlite":
         return False
     with conn.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM sqlite_master WHERE name = 'tickets_search'")
-        if not cursor.fetchone()[0]:
-            return False  # not installed (before the migration, or after reversing it)
-        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-        if set(SQLITE_TRIGGERS) <= {name for (name,) in cursor.fetchall()}:
+        return bool(cursor.fetchone()[0])
+
+
+def suspend(conn: BaseDatabaseWrapper) -> None:
+    """SQLite: take the view and the triggers away (the index stays), before a migration.
+
+    A migration that changes a column of tickets or events on SQLite copies the table
+    into a new one and renames it; SQLite then refuses the rename while a view or a
+    trigger names the table, and drops the table's own triggers with it. `repair` puts
+    everything back and rebuilds the index once the migrations have run.
+    """
+    if installed(conn):
+        with conn.cursor() as cursor:
+            for sql in SQLITE_SUSPEND:
+                cursor.execute(sql)
+
+
+def repair(conn: BaseDatabaseWrapper) -> bool:
+    """SQLite: if the index is there but its view or a trigger is missing, put them back
+    and rebuild the index from the rows. True if something was missing."""
+    if not installed(conn):
+        return False  # not installed (before the migration, or after reversing it)
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT name FROM sqlite_master WHERE type IN ('trigger', 'view')")
+        if set(SQLITE_TRIGGERS) | {"tickets_search_doc"} <= {name for (name,) in cursor.fetchall()}:
             return False
     install(conn)
     return True
@@ -222,6 +252,14 @@ def _sqlite_matching(query: str) -> Q:
         return Q(pk__in=ids)
     return Q(In(ExpressionWrapper(F("pk") + 0, output_field=BigIntegerField()),
                 RawSQL("SELECT rowid FROM tickets_search WHERE tickets_search MATCH %s", [query])))
+
+
+def suspend_before_migrate(sender, *, using: str, plan=None, **kwargs) -> None:
+    """pre_migrate: see `suspend`; only when there are migrations to run."""
+    from django.db import connections
+
+    if plan:
+        suspend(connections[using])
 
 
 def repair_after_migrate(sender, *, using: str, **kwargs) -> None:

@@ -1,5 +1,7 @@
-"""Full-text search of tickets (tierdesk.tickets.search): the SQLite FTS5 tables and their
-triggers, or PostgreSQL's GIN indexes, filled from the tickets and events there are."""
+"""Full-text search of tickets (tierdesk.tickets.search). PostgreSQL: the GIN indexes, built
+from the rows there are. SQLite: the FTS5 table; its view and triggers are added, and
+it is filled from the tickets and events there are, at the end of this `migrate`
+(post_migrate, `search.repair`)."""
 
 from django.db import migrations
 
@@ -7,7 +9,7 @@ from django.db import migrations
 def forwards(apps, schema_editor):
     from tierdesk.tickets import search
 
-    search.install(schema_editor.connection)
+    search.create(schema_editor.connection)
 
 
 def backwards(apps, schema_editor):

@@ -304,10 +304,9 @@ class TicketCreateSerializer(IntakeSerializer):
                                      allow_blank=True)
     urgency = serializers.ChoiceField(choices=ImpactUrgency.Urgency.choices, required=False,
                                       allow_blank=True)
-    # With their user and organisation: the action reads the one, the answer the other.
+    # Contacts with their user: the answer to a create names them.
     requester = serializers.PrimaryKeyRelatedField(
-        queryset=Contact.objects.select_related("user", "organisation"), required=False,
-        allow_null=True,
+        queryset=Contact.objects.select_related("user"), required=False, allow_null=True,
         help_text="Agents: the contact the ticket is for (or give requester_email). "
                   "Customers: leave it out, it is you.")
     requester_email = serializers.EmailField(required=False, allow_blank=True)
@@ -325,7 +324,7 @@ class TicketCreateSerializer(IntakeSerializer):
         if request is not None and not is_agent(request.user):
             # A customer names only contacts of their own organisation: others do not exist.
             contact = getattr(request.user, "contact", None)
-            org_contacts = (Contact.objects.select_related("user", "organisation")
+            org_contacts = (Contact.objects.select_related("user")
                             .filter(organisation_id=contact.organisation_id)
                             if contact is not None else Contact.objects.none())
             _scoped(self.fields["requester"], org_contacts)

@@ -81,8 +81,9 @@ def list_scenarios(secrets: dict[str, str]) -> list[dict]:
     some = Ticket.objects.order_by("-pk").values_list("number", flat=True)[500]
     admin = Contact.objects.filter(role="admin").order_by("pk").first()
     assert admin is not None
-    theirs = Ticket.objects.filter(organisation_id=admin.organisation_id).order_by(
-        "-pk").values_list("subject", flat=True)[10]  # "Bench ticket 12345"
+    theirs = Ticket.objects.filter(organisation_id=admin.organisation_id,
+                                   subject__startswith="Bench ticket ").order_by(
+        "-pk").values_list("subject", flat=True)[10]  # "Bench ticket 12345": one ticket
     scenarios = [
         ("agent", "first page", "/api/v1/tickets/"),
         ("agent", "status=active", "/api/v1/tickets/?status=active"),

@@ -81,9 +81,12 @@ def _drop(ticket: str, *, when: str = "1") -> str:
 _MOVED = "old.ticket_id <> new.ticket_id"
 
 
+# Prefix indexes of 2 to 8 characters: without them, a prefix query ("bench"*) merges the
+# lists of every word it starts, in memory, before an AND can skip anything (30 ms for
+# "bench ticket 12345" at 100,000 tickets; 0.3 ms with them, for 13% more index).
 SQLITE_INDEX = ("CREATE VIRTUAL TABLE IF NOT EXISTS tickets_search USING fts5(subject, description, "
                 "messages, content='tickets_search_doc', content_rowid='id', "
-                "tokenize='unicode61 remove_diacritics 2')")
+                "tokenize='unicode61 remove_diacritics 2', prefix='2 3 4 5 6 7 8')")
 SQLITE_SETUP = [
     f"CREATE VIEW IF NOT EXISTS tickets_search_doc AS {_DOC}",
     SQLITE_INDEX,

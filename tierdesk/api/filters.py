@@ -23,8 +23,10 @@ class TicketFilterSerializer(serializers.Serializer):
     category = serializers.CharField(required=False, max_length=80,
                                      help_text="A category code (its subcategories included).")
     q = serializers.CharField(required=False, max_length=200, allow_blank=True,
-                              help_text="A reference or case number, or words of the subject "
-                                        "or the requester's name or address.")
+                              help_text="A reference or case number, or words (whole, or "
+                                        "their start; all of them) of the subject, the "
+                                        "description and the public messages, or part of the "
+                                        "requester's name or address.")
     requester = serializers.IntegerField(required=False, min_value=1,
                                          help_text="A contact id.")
     organisation = serializers.IntegerField(required=False, min_value=1,

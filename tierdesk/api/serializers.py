@@ -246,7 +246,8 @@ class TicketDetailSerializer(TicketSerializer):
         data.update({
             "description": ticket.description, "impact": ticket.impact,
             "urgency": ticket.urgency, "intake": intake,
-            "cc": [_contact_ref(c) for c in ticket.cc.all()],
+            # A create's answer names the CC it was given (no read of what it just wrote).
+            "cc": [_contact_ref(c) for c in self.context.get("cc", ticket.cc.all())],
             "resolution_note": ticket.resolution_note,
             "merged_into": merged.reference if (merged := ticket.merged_into) else None,
         })
@@ -303,13 +304,14 @@ class TicketCreateSerializer(IntakeSerializer):
                                      allow_blank=True)
     urgency = serializers.ChoiceField(choices=ImpactUrgency.Urgency.choices, required=False,
                                       allow_blank=True)
+    # Contacts with their user: the answer to a create names them.
     requester = serializers.PrimaryKeyRelatedField(
-        queryset=Contact.objects.all(), required=False, allow_null=True,
+        queryset=Contact.objects.select_related("user"), required=False, allow_null=True,
         help_text="Agents: the contact the ticket is for (or give requester_email). "
                   "Customers: leave it out, it is you.")
     requester_email = serializers.EmailField(required=False, allow_blank=True)
-    cc = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.all(), many=True,
-                                            required=False)
+    cc = serializers.PrimaryKeyRelatedField(queryset=Contact.objects.select_related("user"),
+                                            many=True, required=False)
     channel = serializers.ChoiceField(choices=Channel.choices, required=False,
                                       help_text="Agents only: how the customer reached us. "
                                                 "Default: api.")
@@ -322,7 +324,8 @@ class TicketCreateSerializer(IntakeSerializer):
         if request is not None and not is_agent(request.user):
             # A customer names only contacts of their own organisation: others do not exist.
             contact = getattr(request.user, "contact", None)
-            org_contacts = (Contact.objects.filter(organisation_id=contact.organisation_id)
+            org_contacts = (Contact.objects.select_related("user")
+                            .filter(organisation_id=contact.organisation_id)
                             if contact is not None else Contact.objects.none())
             _scoped(self.fields["requester"], org_contacts)
             _scoped(self.fields["cc"].child_relation, org_contacts)

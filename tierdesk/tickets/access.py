@@ -37,7 +37,11 @@ def visible_tickets(user: User) -> QuerySet[Ticket]:
     qs = Ticket.objects.filter(organisation_id=contact.organisation_id)
     if contact.is_org_admin or contact.organisation.members_see_all:
         return qs
-    return qs.filter(Q(requester_id=contact.pk) | Q(cc=contact.pk)).distinct()
+    # The CC'd tickets as a subquery, not a join: joined, the OR needs a DISTINCT and the
+    # database reads and sorts every ticket of the organisation (30 ms at 2,000 of them);
+    # this way it reads the contact's own and CC'd tickets by their indexes.
+    cc = Ticket.cc.through.objects.filter(contact_id=contact.pk).values("ticket_id")
+    return qs.filter(Q(requester_id=contact.pk) | Q(pk__in=cc))
 
 
 def access_ticket(user: User, ref: str | int, *, for_update: bool = False) -> Ticket:

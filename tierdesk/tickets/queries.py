@@ -31,6 +31,7 @@ from tierdesk.sla.models import TicketSLA
 from tierdesk.tickets.access import parse_reference
 from tierdesk.tickets.lifecycle import ACTIVE, DONE, WAITING
 from tierdesk.tickets.models import Ticket
+from tierdesk.tickets.search import matching
 
 PAGE_SIZE = 25
 COUNT_CAP = 1000
@@ -49,7 +50,9 @@ def for_list(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
 
 
 def search(qs: QuerySet[Ticket], text: str) -> QuerySet[Ticket]:
-    """By reference or case number, else by words in the subject or the requester."""
+    """By reference or case number, else by words (whole words or their start) of the
+    subject, the description and the public messages (`tickets.search`), or of the
+    requester's name or address. Never widens `qs`: it narrows what its user may see."""
     text = text.strip()
     if not text:
         return qs
@@ -60,7 +63,9 @@ def search(qs: QuerySet[Ticket], text: str) -> QuerySet[Ticket]:
     # may drive the whole query from the contacts and sort every ticket they opened.
     requesters = Contact.objects.filter(
         Q(user__email__icontains=text) | Q(user__full_name__icontains=text)).values("pk")
-    return qs.filter(Q(subject__icontains=text) | Q(requester_id__in=requesters))
+    words = matching(text)
+    by_requester = Q(requester_id__in=requesters)
+    return qs.filter(by_requester if words is None else words | by_requester)
 
 
 # --------------------------------------------------------------------------- keyset paging

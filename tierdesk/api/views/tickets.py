@@ -101,7 +101,18 @@ class TicketList(ApiListView):
             attachments=list(data.get("attachments", [])),
             intake=actions.Intake(**{k: data[k] for k in s.INTAKE_FIELDS
                                      if data.get(k) not in (None, "")})))
-        return detail(request, ticket, status_code=201)
+        return created(request, ticket, cc=list(data.get("cc", [])))
+
+
+def created(request: Request, ticket: Ticket, *, cc: list[Contact]) -> Response:
+    """The answer to a create, from the ticket `create_ticket` returns rather than read
+    back: its columns are those it wrote (and what its subscribers changed, on the same
+    object, in its transaction); the requester, priority, category and CC are the objects
+    the input named, with their users. The SLA rows it wrote are the one query."""
+    prefetch_related_objects(
+        [ticket], Prefetch("sla_rows", queryset=TicketSLA.objects.order_by("target")))
+    data = s.TicketDetailSerializer(ticket, context={"request": request, "cc": cc}).data
+    return Response(data, status=201, headers={"Location": data["url"]})
 
 
 def requester_of(request: Request, data: dict, *, agent: bool) -> Contact:
@@ -116,7 +127,7 @@ def requester_of(request: Request, data: dict, *, agent: bool) -> Contact:
         return data["requester"]
     email = (data.get("requester_email") or "").strip()
     if email:
-        contact = (Contact.objects.select_related("organisation")
+        contact = (Contact.objects.select_related("organisation", "user")
                    .filter(user__email__iexact=email).first())
         if contact is None:
             raise ActionError(_("No contact has this address."), field="requester_email")

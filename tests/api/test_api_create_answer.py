@@ -1,0 +1,66 @@
+"""A create answers from the ticket the action returns, not from a read-back: the answer
+must be exactly what reading the ticket gives, and the API's own queries stay few."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from tierdesk.api.views import tickets as views
+
+
+def _same_as_read(client, r) -> dict:
+    assert r.status_code == 201, r.json()
+    data = r.json()
+    assert client.get(data["url"]).json() == data
+    return data
+
+
+def test_a_customers_create_answers_what_a_read_gives(api, people):
+    alice = api("alice")
+    data = _same_as_read(alice, alice.post("/api/v1/tickets/", {
+        "subject": "Printer on fire", "description": "Smoke from tray 2.", "impact": "some_users",
+        "urgency": "stopped", "category": "technical", "cc": [people.bob.pk],
+        "users_affected": 3}, format="json"))
+    assert [c["email"] for c in data["cc"]] == ["bob@acme.test"]
+    assert data["organisation"]["name"] == "Acme" and data["internal"] is None
+
+
+@pytest.mark.parametrize("by", ["id", "email"])
+def test_an_agents_create_answers_what_a_read_gives(api, people, by):
+    tess = api("tess")
+    who = {"requester": people.alice.pk} if by == "id" else {"requester_email": "alice@acme.test"}
+    data = _same_as_read(tess, tess.post("/api/v1/tickets/", {
+        "subject": "Phone call: VPN", "description": "Called at 9.", "priority": "high",
+        "channel": "phone", "cc": [people.bob.pk], **who}, format="json"))
+    assert data["requester"]["name"] == "Alice Admin" and data["internal"]["tier"] == 1
+    assert {row["target"] for row in data["sla"]} == {"first_response", "resolution_plan",
+                                                       "resolution"}
+
+
+def test_the_api_layers_own_queries_on_a_create(api, people, monkeypatch):
+    """Everything but the action: the provider (middleware), the token, the requester and
+    the SLA rows of the answer."""
+    tess = api("tess")
+    sql: list[str] = []
+    inside: list[int] = []
+    create = views.actions.create_ticket
+
+    def counted(**kwargs):
+        before = len(sql)
+        ticket = create(**kwargs)
+        inside.append(len(sql) - before)
+        return ticket
+
+    def log(execute, query, params, many, context):
+        sql.append(query)
+        return execute(query, params, many, context)
+
+    monkeypatch.setattr(views.actions, "create_ticket", counted)
+    body = {"subject": "x", "description": "y", "requester": people.alice.pk}
+    tess.post("/api/v1/tickets/", body, format="json")  # the token's last use is written once
+    sql.clear()
+    with connection.execute_wrapper(log):
+        r = tess.post("/api/v1/tickets/", body, format="json")
+    assert r.status_code == 201, r.json()
+    assert len(sql) - inside[-1] == 4, sql

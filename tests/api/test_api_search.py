@@ -1,0 +1,161 @@
+"""Searching tickets by words (tierdesk.tickets.search): the full-text index on SQLite (FTS5)
+and PostgreSQL (GIN on tsvector), through the API, the portal and the console alike.
+
+Personas: alice owns the ticket (Acme's admin), bob is her colleague (a member, who sees
+his own and CC'd tickets), charlie is an outsider (Globex), tess an agent.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from tierdesk.tickets import actions
+from tierdesk.tickets.models import Ticket
+from tierdesk.tickets.queries import search
+
+
+def check_index() -> None:
+    """SQLite: the index holds exactly the documents the view gives (else an error)."""
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cur:
+            cur.execute("INSERT INTO tickets_search(tickets_search, rank) "
+                        "VALUES ('integrity-check', 1)")
+
+
+def refs(client, q: str) -> list[str]:
+    r = client.get("/api/v1/tickets/", {"q": q})
+    assert r.status_code == 200, r.json()
+    return [t["reference"] for t in r.json()["results"]]
+
+
+def opened(requester, subject: str, description: str, **kw) -> Ticket:
+    return actions.create_ticket(actor=requester.user, new=actions.NewTicket(
+        requester=requester, subject=subject, description=description, **kw))
+
+
+@pytest.fixture
+def printer(people):
+    """Alice's ticket, with a public reply and an internal note of its own words."""
+    t = opened(people.alice, "Impresora del segundo piso atascada",
+               "The Kyocera printer shows error C6000 since Monday.")
+    actions.add_reply(actor=people.tess.user, ticket=t,
+                      body="Replaced the fuser unit; please try again.")
+    actions.add_internal_note(actor=people.tess.user, ticket=t,
+                              body="Vendor escalation password is zanzibar42.")
+    return t
+
+
+@pytest.mark.parametrize("q", [
+    "impresora",             # a word of the subject
+    "IMPRESORA segundo",     # every word, in any case
+    "impres",                # the start of a word
+    "atascada kyocera",      # subject and description together
+    "fuser",                 # a public reply
+    "segundo piso",
+    "fuser kyocera",         # a reply and the description
+])
+def test_words_find_the_ticket_for_its_owner_and_an_agent(api, printer, q):
+    assert refs(api("alice"), q) == [printer.reference]
+    assert refs(api("tess"), q) == [printer.reference]
+
+
+@pytest.mark.parametrize("q", [
+    "mpresora",              # the middle of a word is not a word
+    "impresora laser",       # every word must occur
+])
+def test_what_is_not_a_match(api, printer, q):
+    assert refs(api("tess"), q) == []
+
+
+def test_accents_are_ignored_both_ways(api, people):
+    t = opened(people.alice, "Configuración del túnel", "No conecta después de las 9.")
+    assert refs(api("tess"), "configuracion tunel") == [t.reference]
+    assert refs(api("tess"), "después") == [t.reference]
+    assert refs(api("tess"), "Túnel") == [t.reference]
+
+
+def test_internal_notes_find_nothing_for_anyone(api, printer):
+    for who in ("alice", "bob", "charlie", "tess"):
+        assert refs(api(who), "zanzibar42") == [], who
+        assert refs(api(who), "vendor escalation") == [], who
+
+
+def test_a_colleague_and_an_outsider_never_find_the_ticket(api, printer, open_ticket, people):
+    theirs = open_ticket("Impresora de Globex", requester=people.charlie)
+    assert refs(api("alice"), "impresora") == [printer.reference]  # not Globex's
+    assert refs(api("bob"), "impresora") == []  # a member: his own and CC'd tickets only
+    assert refs(api("charlie"), "impresora") == [theirs.reference]
+    assert refs(api("charlie"), "fuser") == []
+    assert refs(api("charlie"), printer.reference) == []
+    # CC'd on one, bob finds it by its words.
+    copied = opened(people.alice, "Impresora de la planta baja", "Toner.", cc=[people.bob])
+    assert refs(api("bob"), "impresora") == [copied.reference]
+
+
+def test_a_reference_or_number_still_finds_its_ticket(api, printer):
+    for q in (printer.reference, str(printer.number), f"#{printer.number}"):
+        assert refs(api("alice"), q) == [printer.reference]
+
+
+def test_the_requester_still_matches_by_name_or_address(api, printer, open_ticket, people):
+    other = open_ticket("VPN", requester=people.bob)
+    assert refs(api("tess"), "alice@acme") == [printer.reference]
+    assert refs(api("tess"), "Bob Memb") == [other.reference]
+
+
+def test_the_index_follows_changes_and_deletions(db, printer, people):
+    Ticket.objects.filter(pk=printer.pk).update(subject="Router reboot loop")
+    everyone = Ticket.objects.all()
+    assert list(search(everyone, "router loop")) == [Ticket.objects.get(pk=printer.pk)]
+    assert list(search(everyone, "impresora")) == []
+    assert list(search(everyone, "fuser")) == [Ticket.objects.get(pk=printer.pk)]
+    later = actions.add_reply(actor=people.alice.user, ticket=printer, body="Now it beeps.")
+    assert [t.pk for t in search(everyone, "beeps")] == [printer.pk]
+    assert later.pk
+    check_index()
+    printer.events.all().delete()
+    Ticket.objects.filter(pk=printer.pk).delete()
+    assert list(search(everyone, "router")) == [] and list(search(everyone, "beeps")) == []
+    check_index()
+
+
+def test_the_portal_and_the_console_search_the_same_way(printer, people, client):
+    client.force_login(people.alice.user)
+    html = client.get(reverse("portal:tickets"), {"q": "fuser"}).content.decode()
+    assert printer.reference in html
+    html = client.get(reverse("portal:tickets"), {"q": "zanzibar42"}).content.decode()
+    assert printer.reference not in html
+    client.force_login(people.tess.user)
+    html = client.get(reverse("console:queue"), {"queue": "active", "q": "kyocera"}).content.decode()
+    assert printer.reference in html
+
+
+@pytest.mark.skipif("connection.vendor != 'sqlite'")
+def test_sqlite_triggers_come_back_after_a_table_rebuild(db, printer):
+    """A migration that alters a column of tickets copies the table on SQLite, and its
+    triggers go with the old one: post_migrate's repair puts them back and re-indexes."""
+    from tierdesk.tickets.search import SQLITE_TRIGGERS, repair
+
+    with connection.cursor() as cur:
+        for name in SQLITE_TRIGGERS:
+            cur.execute(f"DROP TRIGGER {name}")
+        cur.execute("INSERT INTO tickets_search(tickets_search) VALUES ('delete-all')")
+    assert list(search(Ticket.objects.all(), "impresora")) == []
+    assert repair(connection) is True
+    assert [t.pk for t in search(Ticket.objects.all(), "impresora")] == [printer.pk]
+    assert repair(connection) is False
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'")
+def test_postgresql_searches_by_its_indexes(db, printer):
+    """The query's expressions are the indexes' own (else PostgreSQL reads every row)."""
+    qs = search(Ticket.objects.all(), "fuser kyocera").values("id")
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cur:
+        cur.execute("SET LOCAL enable_seqscan = off")
+        cur.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cur.fetchall())
+    assert "tickets_ticket_words" in plan and "tickets_message_words" in plan, plan
+    assert [row["id"] for row in qs] == [printer.pk]

@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0003_provider_mandatory_intake'),
-        ('tickets', '0002_event_codes_automation'),
+        ('tickets', '0004_search'),
     ]
 
     operations = [

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
@@ -34,7 +35,8 @@ def action(fn: Callable[P, R]) -> Callable[P, R]:
 
     Storage is not transactional, so files saved during the action are listed
     and deleted when the outermost action raises. The events the action appended
-    are handed to the subscribers of `tickets.hooks` before the commit.
+    are handed to `tickets.hooks` before the commit: recorded for the worker
+    (deferred mode), or heard by the subscribers there and then (inline mode).
     """
 
     @functools.wraps(fn)
@@ -58,6 +60,23 @@ def action(fn: Callable[P, R]) -> Callable[P, R]:
                 _appended.reset(tokens[1])
 
     return wrapper
+
+
+@contextmanager
+def hearing() -> Iterator[None]:
+    """Subscribers at work (the worker's batch): the actions they call are nested, as they
+    are when subscribers run inside an action. Their events are heard by no one else, and
+    files they stored are removed if the batch fails."""
+    tokens = (_stored_files.set([]), _appended.set([]))
+    try:
+        yield
+    except BaseException:
+        for name in _stored_files.get() or []:
+            default_storage.delete(name)
+        raise
+    finally:
+        _stored_files.reset(tokens[0])
+        _appended.reset(tokens[1])
 
 
 def actor_kind(user: User | None) -> str:

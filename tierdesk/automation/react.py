@@ -65,6 +65,30 @@ def moment_of(event: TicketEvent) -> str | None:
 
 
 def on_happened(happened: Happened) -> None:
+    _on_happened(happened, active=_rules_once())
+
+
+def on_many(happenings: list[Happened]) -> None:
+    """Many tickets at once (a batch of the hooks' deferred work, the sweep's steps): the
+    rules read once, the routing pool once; each ticket then as `on_happened`."""
+    active = _rules_once()
+    with routing.batch():
+        for happened in happenings:
+            _on_happened(happened, active=active)
+
+
+def _rules_once() -> Callable[[], list[CompiledRule]]:
+    loaded: dict[str, list[CompiledRule]] = {}
+
+    def active() -> list[CompiledRule]:  # one read of the rules for react and sync together
+        if "rules" not in loaded:
+            loaded["rules"] = schedule.active_rules()
+        return loaded["rules"]
+
+    return active
+
+
+def _on_happened(happened: Happened, *, active: Callable[[], list[CompiledRule]]) -> None:
     # The sweep's own steps are followed up and rescheduled by the sweep, in bulk.
     if happened.codes() <= set(SWEEP_CODES):
         return
@@ -74,12 +98,6 @@ def on_happened(happened: Happened) -> None:
     ticket = happened.ticket
     at = max(e.at for e in happened.events)
     events = [e for e in happened.events if e.code in _REACTIVE and e.code not in SWEEP_CODES]
-    loaded: dict[str, list[CompiledRule]] = {}
-
-    def active() -> list[CompiledRule]:  # one read of the rules for react and sync together
-        if "rules" not in loaded:
-            loaded["rules"] = schedule.active_rules()
-        return loaded["rules"]
 
     if events:
         try:

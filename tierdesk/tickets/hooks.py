@@ -285,7 +285,7 @@ def _happenings(rows: list[_Row]) -> list[tuple[_Row, Happened]]:
 
     ids = [pk for row in rows for pk in row.events]
     found = {e.pk: e for e in TicketEvent.objects.filter(pk__in=ids).select_related(
-        "ticket", "ticket__priority", "ticket__requester__user", "actor")}
+        "ticket__organisation__plan", "ticket__priority", "ticket__requester__user", "actor")}
     out = []
     for row in rows:
         events = [found[pk] for pk in row.events if pk in found]

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Sum
 
 from tierdesk.accounts.models import User
@@ -97,7 +97,14 @@ def require_agent(user: User | None) -> None:
 
 
 def next_number() -> int:
-    """A new case number: a conditional UPDATE serialises concurrent creators."""
+    """A new case number: a conditional UPDATE serialises concurrent creators (one query,
+    UPDATE ... RETURNING; the counter's row is made the first time)."""
+    table = TicketCounter._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(f"UPDATE {table} SET last = last + 1 WHERE id = 1 RETURNING last")  # noqa: S608
+        row = cur.fetchone()
+    if row is not None:
+        return int(row[0])
     TicketCounter.objects.get_or_create(pk=1)
     TicketCounter.objects.filter(pk=1).update(last=F("last") + 1)
     return TicketCounter.objects.values_list("last", flat=True).get(pk=1)

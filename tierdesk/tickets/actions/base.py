@@ -14,7 +14,7 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import F, Sum
 
-from tierdesk.accounts.models import User
+from tierdesk.accounts.models import Organisation, User
 from tierdesk.lib import clock
 from tierdesk.sla import adapter as sla_adapter
 from tierdesk.tickets import hooks
@@ -162,7 +162,15 @@ def touch(ticket: Ticket, at: datetime, *, fields: list[str]) -> None:
     """Save the cached columns and recompute the SLA rows, in the action's transaction."""
     ticket.updated_at = at
     ticket.save(update_fields=[*fields, "updated_at"])
+    with_plan(ticket)
     sla_adapter.refresh_ticket(ticket, now=at)
+
+
+def with_plan(ticket: Ticket) -> None:
+    """The ticket's organisation and plan (what its SLA needs) in one query, unless loaded."""
+    if not Ticket.organisation.is_cached(ticket):
+        ticket.organisation = Organisation.objects.select_related("plan").get(
+            pk=ticket.organisation_id)
 
 
 def now() -> datetime:

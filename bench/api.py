@@ -235,10 +235,19 @@ def start_gunicorn() -> subprocess.Popen:
 
 
 def start_worker() -> subprocess.Popen:
-    """`tierdesk worker`, as `make run` starts it beside gunicorn: it hears the creates."""
-    env = {**os.environ, "TIERDESK_VAR_DIR": str(VAR), "DEBUG": "false", "LOG_LEVEL": "WARNING"}
-    return subprocess.Popen([sys.executable, "-m", "tierdesk", "worker"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL)
+    """`tierdesk worker`, as `make run` starts it beside gunicorn: it hears the creates.
+    Returns once its consumer is up (its log says so)."""
+    env = {**os.environ, "TIERDESK_VAR_DIR": str(VAR), "DEBUG": "false"}
+    log = VAR / "worker.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "tierdesk", "worker"], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and "consumer started" not in log.read_text():
+        if proc.poll() is not None:
+            raise SystemExit(f"the worker stopped: {log.read_text()[-2000:]}")
+        time.sleep(0.2)
+    return proc
 
 
 def pending_work() -> int:
@@ -377,7 +386,6 @@ def main() -> None:
               f"p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms, max {r['max']:.1f} ms")
         worker = start_worker()
         try:
-            time.sleep(3)  # the consumer up
             print(f"\nLoad average before the creates: {os.getloadavg()[0]:.1f}")
             c = load_creates(secrets["agent"], requester, args.create_seconds)
             left = pending_work()

@@ -12,9 +12,10 @@ through gunicorn with two workers.
    a customer's, a search, page 40 by cursor), each REPEAT times through Django's full
    stack in process (middleware, token, throttle, serializers), after a warm-up; the
    p50/p95 and the queries of each. Then the agent's first page over HTTP from gunicorn.
-3. Creates: gunicorn with 2 workers (2 threads each, as `make run`) on loopback; CLIENTS
-   threads POST tickets for --create-seconds; tickets a second and latency. gunicorn is
-   stopped by its pid.
+3. Creates: gunicorn with 2 workers (2 threads each) and `tierdesk worker` beside it, as
+   `make run`, on loopback; CLIENTS threads POST tickets for --create-seconds; tickets a
+   second answered and latency, then how long the worker takes to hear what is left (the
+   sustained rate: created and fully handled). gunicorn and the worker are stopped by pid.
 """
 
 from __future__ import annotations
@@ -145,17 +146,25 @@ def free_port() -> int:
 
 
 def creates_in_process(secret: str, requester_id: int, n: int = 100) -> list[dict]:
-    """Where a create's time goes: the action alone, with and without the hook
-    subscribers of the other features, then through the API (no HTTP), one process."""
+    """Where a create's time goes, in one process: the action in production mode (its hook
+    work recorded for the worker), the same with every subscriber inline (as before the
+    deferred mode), the API's whole create (no HTTP), and the worker's share: the
+    subscribers hearing the pending creates in batches (`hooks.run_pending`)."""
+    from django.conf import settings
     from django.db import connection
     from django.test import Client
 
     from tierdesk.accounts.models import Contact
-    from tierdesk.tickets import actions, hooks
+    from tierdesk.tickets import hooks
 
     requester = Contact.objects.select_related("organisation").get(pk=requester_id)
+    # Tasks are queued as in production; no consumer runs yet: this process drains them,
+    # measured apart below.
+    hooks.run_pending()
 
     def action() -> None:
+        from tierdesk.tickets import actions
+
         actions.create_ticket(actor=None, new=actions.NewTicket(
             requester=requester, subject="Bench", description="In process.", channel="api",
             impact="one_user", urgency="degraded"))
@@ -167,14 +176,11 @@ def creates_in_process(secret: str, requester_id: int, n: int = 100) -> list[dic
     def api() -> None:
         assert client.post("/api/v1/tickets/", body, content_type="application/json").status_code == 201
 
-    subscribers = list(hooks._subscribers)
-    names = ", ".join(name for name, _fn in subscribers)
+    names = ", ".join(name for name, _fn in hooks._subscribers)
     results = []
-    for label, fn, subs in [("create_ticket, no hook subscribers", action, []),
-                            (f"create_ticket with the subscribers ({names})", action, subscribers),
-                            ("POST /api/v1/tickets/ in process (all of it, no HTTP)", api,
-                             subscribers)]:
-        hooks._subscribers[:] = subs
+
+    def measure(label: str, fn, *, inline: bool, repeat: int = n) -> None:
+        settings.TICKET_HOOKS_INLINE = inline
         try:
             fn()
             counted: list[str] = []
@@ -186,13 +192,36 @@ def creates_in_process(secret: str, requester_id: int, n: int = 100) -> list[dic
             with connection.execute_wrapper(count):
                 fn()
             t, cpu = time.perf_counter(), time.process_time()
-            for _ in range(n):
+            for _ in range(repeat):
                 fn()
             elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
         finally:
-            hooks._subscribers[:] = subscribers
-        results.append({"label": label, "queries": len(counted), "ms": elapsed / n * 1000,
-                        "cpu": cpu / n * 1000, "per_second": n / elapsed})
+            settings.TICKET_HOOKS_INLINE = False
+        results.append({"label": label, "queries": len(counted), "ms": elapsed / repeat * 1000,
+                        "cpu": cpu / repeat * 1000, "per_second": repeat / elapsed})
+
+    measure("create_ticket, deferred (production: the action and its hook-work row)", action,
+            inline=False)
+    measure(f"create_ticket, every subscriber inline ({names})", action, inline=True)
+    measure("POST /api/v1/tickets/ in process, deferred (all of it, no HTTP)", api, inline=False)
+    hooks.run_pending()
+    # The worker's share: `repeat` creates recorded, then heard in batches.
+    for _ in range(n):
+        action()
+    counted: list[str] = []
+
+    def count(execute, sql, params, many, context):
+        counted.append(sql)
+        return execute(sql, params, many, context)
+
+    t, cpu = time.perf_counter(), time.process_time()
+    with connection.execute_wrapper(count):
+        heard = hooks.run_pending()
+    elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
+    results.append({"label": f"worker: the subscribers hearing {heard} creates, batches of "
+                             f"{hooks.BATCH} (per create)", "queries": round(len(counted) / heard),
+                    "ms": elapsed / heard * 1000, "cpu": cpu / heard * 1000,
+                    "per_second": heard / elapsed})
     return results
 
 
@@ -215,6 +244,33 @@ def start_gunicorn() -> subprocess.Popen:
         time.sleep(0.2)
     proc.kill()
     raise SystemExit("gunicorn did not start")
+
+
+def start_worker() -> subprocess.Popen:
+    """`tierdesk worker`, as `make run` starts it beside gunicorn: it hears the creates.
+    Returns once its consumer is up (its log says so)."""
+    env = {**os.environ, "TIERDESK_VAR_DIR": str(VAR), "DEBUG": "false"}
+    log = VAR / "worker.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "tierdesk", "worker"], cwd=ROOT, env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and "consumer started" not in log.read_text():
+        if proc.poll() is not None:
+            raise SystemExit(f"the worker stopped: {log.read_text()[-2000:]}")
+        time.sleep(0.2)
+    return proc
+
+
+def pending_work() -> int:
+    from django.db import connections
+
+    from tierdesk.tickets.models import HookWork
+
+    try:
+        return HookWork.objects.count()
+    finally:
+        connections.close_all()
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -279,6 +335,7 @@ def load_creates(secret: str, requester: int, seconds: float) -> dict:
         th.join()
     elapsed = time.perf_counter() - started
     return {"created": len(latencies), "errors": len(errors), "seconds": elapsed,
+            "finished_at": time.perf_counter(),
             "per_second": len(latencies) / elapsed, "p50": statistics.median(latencies),
             "p95": bulk.percentile(latencies, 95), "error_sample": errors[:5]}
 
@@ -344,12 +401,26 @@ def main() -> None:
         r = http_list(secrets["agent"])
         print(f"\nOver HTTP from gunicorn (2 workers × 2 threads), the agent's first page: "
               f"p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms, max {r['max']:.1f} ms")
-        c = load_creates(secrets["agent"], requester, args.create_seconds)
+        worker = start_worker()
+        try:
+            print(f"\nLoad average before the creates: {os.getloadavg()[0]:.1f}")
+            c = load_creates(secrets["agent"], requester, args.create_seconds)
+            left = pending_work()
+            while pending_work() and time.perf_counter() - c["finished_at"] < 600:
+                time.sleep(0.2)
+            drained = time.perf_counter() - c["finished_at"]
+        finally:
+            stop(worker)
         print(f"\n## Creating tickets: POST /api/v1/tickets/, {CLIENTS} clients, "
-              f"{c['seconds']:.0f} s\n\n{c['created']:,} created, {c['errors']} errors: "
-              f"**{c['per_second']:.0f} tickets a second**; latency p50 {c['p50']:.0f} ms, "
+              f"{c['seconds']:.0f} s, gunicorn and `tierdesk worker` side by side\n\n"
+              f"{c['created']:,} created, {c['errors']} errors: "
+              f"**{c['per_second']:.0f} tickets a second** answered; latency p50 {c['p50']:.0f} ms, "
               f"p95 {c['p95']:.0f} ms" + (f"; errors e.g. {c['error_sample']}"
                                            if c["errors"] else ""))
+        print(f"\nThe worker: {left:,} creates still to hear when the clients stopped, all heard "
+              f"{drained:.1f} s later: **sustained {c['created'] / (c['seconds'] + drained):.0f} "
+              f"tickets a second** (created and fully handled: routed, notified, measured). "
+              f"Load average after: {os.getloadavg()[0]:.1f}")
     finally:
         stop(proc)
     if not args.keep and not args.reuse:

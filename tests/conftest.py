@@ -116,6 +116,19 @@ def _tasks_run_immediately():
 
 
 @pytest.fixture(autouse=True)
+def _hooks_inline_in_a_test_transaction(request, settings):
+    """A test inside one transaction never commits, so deferred hook work would never run:
+    there the subscribers run inline, inside the action. Transactional and live-server
+    tests keep the production mode (deferred: run after commit, here by the immediate
+    queue); tests/tickets/test_hook_work.py covers it with real worker processes."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and (marker.kwargs.get("transaction")
+                                     or (marker.args and marker.args[0])))
+    if not transactional and not {"transactional_db", "live_server"} & set(request.fixturenames):
+        settings.TICKET_HOOKS_INLINE = True
+
+
+@pytest.fixture(autouse=True)
 def _fresh_policy_cache():
     """Row ids are reused between tests; compiled policies must not leak across them."""
     from tierdesk.sla import adapter

@@ -214,6 +214,11 @@ SLA_WARNING_SHARE = env.float("SLA_WARNING_SHARE", default=0.75)  # warn at 75% 
 CUSTOMER_ESCALATION_COOLDOWN_HOURS = env.float("CUSTOMER_ESCALATION_COOLDOWN_HOURS", default=24)
 OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=12)  # then the message is "dead"
 
+# What the subscribers of tickets.hooks do because of an action (routing, notices, webhooks,
+# measures) runs after its commit on the worker, in batches; True runs it inside the action's
+# transaction instead (the ordinary tests do, to see it right away).
+TICKET_HOOKS_INLINE = env.bool("TICKET_HOOKS_INLINE", default=False)
+
 # --- Ticket references ----------------------------------------------------------
 TICKET_PREFIX = env.str("TICKET_PREFIX", default="TD")
 

@@ -30,7 +30,7 @@ from tierdesk.mail import imap, inbound
 from tierdesk.mail.conf import Mailbox
 from tierdesk.mail.models import InboundMessage
 from tierdesk.notifications.models import OutboxMessage
-from tierdesk.tickets import actions
+from tierdesk.tickets import actions, hooks
 from tierdesk.tickets.models import EventCode, Ticket, TicketEvent
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -252,6 +252,7 @@ def _assert_each_once(env, n: int) -> None:
     assert sorted(Ticket.objects.values_list("subject", flat=True)) == sorted(
         f"Printer on the 3rd floor jams on job {i}" for i in range(n))
     assert TicketEvent.objects.filter(code=EventCode.CREATED).count() == n
+    hooks.run_pending()  # the worker's part (no worker beside the pollers): the acknowledgements
     assert OutboxMessage.objects.filter(key__startswith="mail:created:").count() == n
     c = client(env, SUPPORT)
     c.select_folder("INBOX", readonly=True)

@@ -10,4 +10,4 @@ class AutomationConfig(AppConfig):
         from tierdesk.automation import react
         from tierdesk.tickets import hooks
 
-        hooks.subscribe("automation", react.on_happened)
+        hooks.subscribe("automation", react.on_happened, batch=react.on_many)

@@ -29,6 +29,7 @@ from tierdesk.accounts.models import Team
 from tierdesk.automation import routing, schedule
 from tierdesk.automation.models import Watcher
 from tierdesk.automation.rules import CompiledRule, matches
+from tierdesk.lib import clock
 from tierdesk.notifications import recipients
 from tierdesk.notifications.notifier import notify
 from tierdesk.sla.models import TARGET_LABELS
@@ -65,21 +66,51 @@ def moment_of(event: TicketEvent) -> str | None:
 
 
 def on_happened(happened: Happened) -> None:
-    # The sweep's own steps are followed up and rescheduled by the sweep, in bulk.
-    if happened.codes() <= set(SWEEP_CODES):
-        return
-    # A failure logged is not something to react to (and must not fail again, in a loop).
-    if happened.codes() <= {EventCode.AUTOMATION_FAILED}:
-        return
-    ticket = happened.ticket
-    at = max(e.at for e in happened.events)
-    events = [e for e in happened.events if e.code in _REACTIVE and e.code not in SWEEP_CODES]
+    _on_happened(happened, active=_rules_once())
+
+
+def on_many(happenings: list[Happened]) -> None:
+    """Many tickets at once (a batch of the hooks' deferred work, the sweep's steps): the
+    rules read once, the routing pool once; each ticket then as `on_happened`."""
+    active = _rules_once()
+    heard = []
+    with routing.batch():
+        for happened in happenings:
+            if _on_happened(happened, active=active, sync=False):
+                heard.append(happened.ticket)
+    try:
+        with transaction.atomic():
+            schedule.sync_many(heard, active=active)
+    except Exception:
+        log.exception("could not reschedule %s tickets at once; one by one", len(heard))
+        for ticket in heard:
+            _sync(ticket, active=active, at=clock.now())
+
+
+def _rules_once() -> Callable[[], list[CompiledRule]]:
     loaded: dict[str, list[CompiledRule]] = {}
 
     def active() -> list[CompiledRule]:  # one read of the rules for react and sync together
         if "rules" not in loaded:
             loaded["rules"] = schedule.active_rules()
         return loaded["rules"]
+
+    return active
+
+
+def _on_happened(happened: Happened, *, active: Callable[[], list[CompiledRule]],
+                 sync: bool = True) -> bool:
+    """React to one ticket's events; reschedule it too with `sync` (else the caller does).
+    False when there was nothing to do (and nothing to reschedule)."""
+    # The sweep's own steps are followed up and rescheduled by the sweep, in bulk.
+    if happened.codes() <= set(SWEEP_CODES):
+        return False
+    # A failure logged is not something to react to (and must not fail again, in a loop).
+    if happened.codes() <= {EventCode.AUTOMATION_FAILED}:
+        return False
+    ticket = happened.ticket
+    at = max(e.at for e in happened.events)
+    events = [e for e in happened.events if e.code in _REACTIVE and e.code not in SWEEP_CODES]
 
     if events:
         try:
@@ -88,6 +119,12 @@ def on_happened(happened: Happened) -> None:
         except Exception as exc:  # never break the action that called us
             log.exception("automation failed on ticket %s", ticket.pk)
             _failed(ticket, "automation", exc, at)
+    if sync:
+        _sync(ticket, active=active, at=at)
+    return True
+
+
+def _sync(ticket: Ticket, *, active: Callable[[], list[CompiledRule]], at: datetime) -> None:
     try:
         with transaction.atomic():
             schedule.sync(ticket, active=active)

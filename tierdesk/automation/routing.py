@@ -18,6 +18,9 @@ and leaves it unassigned.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,6 +40,8 @@ from tierdesk.tickets.models import Category, EventCode, Ticket
 
 ROUTABLE_ROLES = (Agent.Role.AGENT, Agent.Role.TEAM_LEAD)
 _calendars: dict[tuple[int, int], Calendar] = {}
+_pool: ContextVar[dict[tuple[int, int | None], list[Agent]] | None] = ContextVar(
+    "routing_pool", default=None)
 
 
 @dataclass(frozen=True)
@@ -58,13 +63,35 @@ def _working(agent: Agent, at: datetime) -> bool:
     return calendar.is_open(at)
 
 
-def best_engineer(ticket: Ticket, *, at: datetime) -> Choice:
+@contextmanager
+def batch() -> Iterator[None]:
+    """Routing many tickets in one transaction (a batch of the hooks' deferred work): the
+    agents who may take them, their skills and calendars are read once per tier and team.
+    Each ticket still counts the open work and the round-robin afresh, so what the batch
+    assigned is seen by the next ticket."""
+    token = _pool.set({})
+    try:
+        yield
+    finally:
+        _pool.reset(token)
+
+
+def _pool_of(tier: int, team_id: int | None) -> list[Agent]:
+    pool = _pool.get()
+    if pool is not None and (tier, team_id) in pool:
+        return pool[(tier, team_id)]
     qs = (Agent.objects.select_related("user", "calendar").prefetch_related("skills")
-          .filter(user__is_active=True, is_available=True, tier=ticket.tier,
-                  role__in=ROUTABLE_ROLES))
-    if ticket.team_id:
-        qs = qs.filter(teams=ticket.team_id)
-    candidates = list(qs.order_by("pk"))
+          .filter(user__is_active=True, is_available=True, tier=tier, role__in=ROUTABLE_ROLES))
+    if team_id:
+        qs = qs.filter(teams=team_id)
+    agents = list(qs.order_by("pk"))
+    if pool is not None:
+        pool[(tier, team_id)] = agents
+    return agents
+
+
+def best_engineer(ticket: Ticket, *, at: datetime) -> Choice:
+    candidates = list(_pool_of(ticket.tier, ticket.team_id))
     where = (_(" in team %(team)s") % {"team": ticket.team.name}) if ticket.team else ""
     if not candidates:
         return Choice(None, _("no available agent works at tier %(tier)s%(where)s.") % {

@@ -23,7 +23,7 @@ mail (the satisfaction survey registers one).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -66,6 +66,19 @@ def answering(facts: Inbound) -> Iterator[None]:
         yield
     finally:
         _inbound.reset(token)
+
+
+def captured() -> dict[str, Any] | None:
+    """The inbound facts of the running action, for tickets.hooks' deferred work."""
+    facts = _inbound.get()
+    return None if facts is None else {"sender": facts.sender, "automated": facts.automated,
+                                       "message_id": facts.message_id}
+
+
+def restored(value: dict[str, Any]) -> AbstractContextManager[None]:
+    return answering(Inbound(sender=value.get("sender", ""),
+                             automated=bool(value.get("automated")),
+                             message_id=value.get("message_id", "")))
 
 
 # ------------------------------------------------------------------- extension point

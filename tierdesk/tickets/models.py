@@ -287,3 +287,28 @@ class TicketCounter(models.Model):
 
     def __str__(self) -> str:
         return str(self.last)
+
+
+class HookWork(models.Model):
+    """Subscribers of `tickets.hooks` still have to hear these events (deferred mode).
+
+    Written by the action in its own transaction (one row per ticket it touched), read
+    and deleted by the worker in the transaction where the subscribers do their work:
+    the work is done exactly once, or not at all and still here. `context` carries what
+    an action knew besides its events (the inbound mail that caused it...).
+    """
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="+")
+    events = models.JSONField(help_text="The ids of the events, in order.")
+    context = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    due_at = models.DateTimeField(help_text="Not taken before (a retry's backoff).")
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("hook work")
+        indexes = [models.Index(fields=["ticket", "id"], name="hookwork_ticket")]
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id} {self.events}"

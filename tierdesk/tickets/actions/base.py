@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import functools
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Sum
 
-from tierdesk.accounts.models import User
+from tierdesk.accounts.models import Organisation, User
 from tierdesk.lib import clock
 from tierdesk.sla import adapter as sla_adapter
 from tierdesk.tickets import hooks
@@ -34,7 +35,8 @@ def action(fn: Callable[P, R]) -> Callable[P, R]:
 
     Storage is not transactional, so files saved during the action are listed
     and deleted when the outermost action raises. The events the action appended
-    are handed to the subscribers of `tickets.hooks` before the commit.
+    are handed to `tickets.hooks` before the commit: recorded for the worker
+    (deferred mode), or heard by the subscribers there and then (inline mode).
     """
 
     @functools.wraps(fn)
@@ -60,6 +62,23 @@ def action(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+@contextmanager
+def hearing() -> Iterator[None]:
+    """Subscribers at work (the worker's batch): the actions they call are nested, as they
+    are when subscribers run inside an action. Their events are heard by no one else, and
+    files they stored are removed if the batch fails."""
+    tokens = (_stored_files.set([]), _appended.set([]))
+    try:
+        yield
+    except BaseException:
+        for name in _stored_files.get() or []:
+            default_storage.delete(name)
+        raise
+    finally:
+        _stored_files.reset(tokens[0])
+        _appended.reset(tokens[1])
+
+
 def actor_kind(user: User | None) -> str:
     if user is None:
         return "system"
@@ -78,7 +97,14 @@ def require_agent(user: User | None) -> None:
 
 
 def next_number() -> int:
-    """A new case number: a conditional UPDATE serialises concurrent creators."""
+    """A new case number: a conditional UPDATE serialises concurrent creators (one query,
+    UPDATE ... RETURNING; the counter's row is made the first time)."""
+    table = TicketCounter._meta.db_table
+    with connection.cursor() as cur:
+        cur.execute(f"UPDATE {table} SET last = last + 1 WHERE id = 1 RETURNING last")  # noqa: S608
+        row = cur.fetchone()
+    if row is not None:
+        return int(row[0])
     TicketCounter.objects.get_or_create(pk=1)
     TicketCounter.objects.filter(pk=1).update(last=F("last") + 1)
     return TicketCounter.objects.values_list("last", flat=True).get(pk=1)
@@ -136,7 +162,15 @@ def touch(ticket: Ticket, at: datetime, *, fields: list[str]) -> None:
     """Save the cached columns and recompute the SLA rows, in the action's transaction."""
     ticket.updated_at = at
     ticket.save(update_fields=[*fields, "updated_at"])
+    with_plan(ticket)
     sla_adapter.refresh_ticket(ticket, now=at)
+
+
+def with_plan(ticket: Ticket) -> None:
+    """The ticket's organisation and plan (what its SLA needs) in one query, unless loaded."""
+    if not Ticket.organisation.is_cached(ticket):
+        ticket.organisation = Organisation.objects.select_related("plan").get(
+            pk=ticket.organisation_id)
 
 
 def now() -> datetime:

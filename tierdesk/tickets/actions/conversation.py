@@ -50,7 +50,7 @@ def add_reply(*, actor: User | None, ticket: Ticket, body: str,
     """
     require_view(actor, ticket)
     body = _clean_body(body)
-    files = check_uploads(attachments or [], already_stored=attachments_bytes(ticket))
+    files = check_uploads(attachments or [], already_stored=attachments_bytes(ticket) if attachments else 0)
     at = at or now()
     from_agent = actor is not None and is_agent(actor)
     fields: list[str] = []
@@ -80,7 +80,7 @@ def add_internal_note(*, actor: User | None, ticket: Ticket, body: str,
     """A note for the provider's staff only; customers never see it nor its files."""
     require_agent(actor)
     body = _clean_body(body)
-    files = check_uploads(attachments or [], already_stored=attachments_bytes(ticket))
+    files = check_uploads(attachments or [], already_stored=attachments_bytes(ticket) if attachments else 0)
     at = at or now()
     event = record(ticket, EventCode.INTERNAL_NOTE, actor=actor, at=at, body=body,
                    is_public=False)

@@ -8,8 +8,10 @@ from datetime import datetime
 from django.core.files.uploadedfile import UploadedFile
 from django.utils.translation import gettext as _
 
-from tierdesk.accounts.models import Contact, User
-from tierdesk.tickets.actions.base import action, next_number, now, record, store_attachments, touch
+from tierdesk.accounts.models import Contact, Organisation, User
+from tierdesk.sla import adapter as sla_adapter
+from tierdesk.sla.models import TicketSLA
+from tierdesk.tickets.actions.base import action, next_number, now, record, store_attachments
 from tierdesk.tickets.attachments import check_uploads
 from tierdesk.tickets.errors import ActionError, Forbidden
 from tierdesk.tickets.lifecycle import Status
@@ -119,7 +121,8 @@ def create_ticket(*, actor: User | None, new: NewTicket, at: datetime | None = N
     1. Check the actor may open it: the requester themself, an agent on their
        behalf (phone desk), or the system (mail, API).
     2. Validate everything, files included, before writing anything.
-    3. Write the ticket, its `created` event and attachments, then its SLA rows.
+    3. Write the ticket (its SLA rows computed first, from the one event they depend
+       on), its `created` event and attachments, then the SLA rows.
     """
     if actor is not None and not is_agent(actor):
         contact = getattr(actor, "contact", None)
@@ -130,9 +133,15 @@ def create_ticket(*, actor: User | None, new: NewTicket, at: datetime | None = N
     priority = _validate(new)
     files = check_uploads(new.attachments)
     at = at or now()
+    organisation = _organisation_with_plan(new.requester)
+    # The SLA rows of a new ticket follow from its one `created` event: computed here,
+    # before the ticket is written, so that nothing is read back or written twice.
+    compiled = sla_adapter.compile_policy(organisation.plan, organisation.contract_targets)
+    sla_rows, next_due = sla_adapter.compute_rows(
+        0, compiled, [{"at": at, "type": "created", "priority": priority.code}], at)
     ticket = Ticket.objects.create(
         number=next_number(),
-        organisation_id=new.requester.organisation_id,
+        organisation=organisation,
         requester=new.requester,
         subject=new.subject.strip(),
         description=new.description.strip(),
@@ -144,6 +153,7 @@ def create_ticket(*, actor: User | None, new: NewTicket, at: datetime | None = N
         channel=new.channel,
         created_at=at,
         updated_at=at,
+        next_due_at=next_due,
         **new.intake.as_columns(),
     )
     if new.cc:
@@ -152,5 +162,16 @@ def create_ticket(*, actor: User | None, new: NewTicket, at: datetime | None = N
                    priority=priority.code, channel=new.channel,
                    category=new.category.code if new.category else None)
     store_attachments(ticket, event, files, actor=actor, at=at, is_public=True)
-    touch(ticket, at, fields=[])
+    for row in sla_rows:
+        row.ticket_id = ticket.pk
+    TicketSLA.objects.bulk_create(sla_rows)
     return ticket
+
+
+def _organisation_with_plan(requester: Contact) -> Organisation:
+    """The requester's organisation and its plan: what the caller loaded, else one query."""
+    if Contact.organisation.is_cached(requester):
+        return requester.organisation
+    organisation = Organisation.objects.select_related("plan").get(pk=requester.organisation_id)
+    requester.organisation = organisation
+    return organisation

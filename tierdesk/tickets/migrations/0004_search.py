@@ -21,7 +21,7 @@ def backwards(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("tickets", "0002_event_codes_automation"),
+        ("tickets", "0003_hook_work"),
     ]
 
     operations = [

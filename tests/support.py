@@ -6,6 +6,10 @@ Kept out of conftest.py because several folders have a conftest of their own and
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 PASSWORD = "correct-horse-battery-9"
@@ -33,3 +37,19 @@ def snapshot():
         list(TicketSLA.objects.order_by("pk").values()),
         list(Attachment.objects.order_by("pk").values()),
     )
+
+
+def kill_part_way(proc: subprocess.Popen, part_way: Callable[[], bool], *,
+                  timeout: float = 60.0, poll: float = 0.02) -> bool:
+    """SIGKILL `proc` as soon as `part_way()` says some of its work has committed and
+    not all of it. True if it was killed; False if it had finished first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if part_way():
+            break
+        time.sleep(poll)
+    if proc.poll() is not None:
+        return False
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return True

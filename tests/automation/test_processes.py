@@ -16,6 +16,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from support import kill_part_way
 
 from tierdesk.automation.models import Firing
 from tierdesk.lib import clock
@@ -93,18 +94,13 @@ def test_a_sweep_killed_mid_way_and_started_again_misses_and_repeats_nothing(ope
     for _attempt in range(4):
         proc = start("sweep", "--at", at, "--batch", "2")
         # Kill it once some of its batches have committed and before all have.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
+        def part_way(kills=kills):
             done = Firing.objects.filter(ticket_id__in=ids).count()
-            if 0 < done < len(ids) and done >= 4 * (kills + 1):
-                break
-            time.sleep(0.02)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            kills += 1
-        else:
+            return 0 < done < len(ids) and done >= 4 * (kills + 1)
+
+        if not kill_part_way(proc, part_way):
             break
+        kills += 1
     assert kills >= 1, "the sweep finished before it could be killed"
     partial = Firing.objects.filter(ticket_id__in=ids).count()
     assert 0 < partial <= len(ids)
@@ -239,18 +235,13 @@ def test_a_follow_up_killed_mid_way_and_started_again_misses_and_repeats_nothing
     kills = 0
     for _attempt in range(4):
         proc = start("sweep", "--at", at.isoformat(), "--follow-batch", "3")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and proc.poll() is None:
+        def part_way(kills=kills):
             left = pending.count()
-            if 0 < left < len(ids) and left <= len(ids) - 6 * (kills + 1):
-                break
-            time.sleep(0.02)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            kills += 1
-        else:
+            return 0 < left < len(ids) and left <= len(ids) - 6 * (kills + 1)
+
+        if not kill_part_way(proc, part_way):
             break
+        kills += 1
     assert kills >= 1, "the follow-up finished before it could be killed"
     assert 0 < pending.count() < len(ids)
     finish(start("sweep", "--at", at.isoformat(), "--follow-batch", "3"))

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from django.db import connection, transaction
+from support import kill_part_way
 
 from tierdesk.api.models import WebhookDelivery, WebhookSubscription
 from tierdesk.lib import clock
@@ -228,18 +227,12 @@ def test_a_consumer_killed_mid_batch_loses_and_repeats_nothing(desk_with_rules, 
         proc = start("run", "--batch", "4")
         # Kill it once some batches have committed and before all have (it is then, most
         # likely, inside a batch's transaction).
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            left = HookWork.objects.count()
-            if 0 < left <= 60 - 8 * (kills + 1):
-                break
-            time.sleep(0.01)
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            kills += 1
-        else:
+        def part_way(kills=kills):
+            return 0 < HookWork.objects.count() <= 60 - 8 * (kills + 1)
+
+        if not kill_part_way(proc, part_way, timeout=120, poll=0.01):
             break
+        kills += 1
     assert kills >= 1, "the consumer finished before it could be killed"
     assert 0 < HookWork.objects.count() < 60
     finish(start("run"))

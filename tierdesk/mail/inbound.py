@@ -224,7 +224,7 @@ class _Processing:
         elif decision.kind == route.NOTE:
             self._bounce_note(decision)
         elif decision.kind == route.INTERNAL:
-            self._internal(decision)
+            self._reply(decision, internal=True)
         else:
             row.state = {route.HOLD: State.HELD, route.IGNORE: State.IGNORED,
                          route.REFUSE: State.REFUSED}[decision.kind]
@@ -242,39 +242,35 @@ class _Processing:
                                    language=self.mail.language, in_reply_to=self.mail.message_id)
             self.details["answered"] = decision.notice
 
-    def _reply(self, decision: route.Route) -> None:
+    def _reply(self, decision: route.Route, *, internal: bool = False) -> None:
+        """The message joins its ticket: a public reply or, for an agent's answer to a
+        staff notification (`internal`), an internal note."""
         ticket = decision.ticket
         assert ticket is not None
         body = strip_quotes(self.mail.text) if self.mail.text.strip() else ""
         files = self._files(ticket)
+        text = self._body(body, files)
         try:
-            event = actions.add_reply(actor=decision.actor, ticket=ticket,
-                                      body=self._body(body, files), attachments=files,
-                                      at=self.now, via=Channel.EMAIL)
+            if internal:
+                event = actions.add_internal_note(actor=decision.actor, ticket=ticket, body=text,
+                                                  attachments=files, at=self.now)
+            else:
+                event = actions.add_reply(actor=decision.actor, ticket=ticket, body=text,
+                                          attachments=files, at=self.now, via=Channel.EMAIL)
         except ActionError as exc:
-            if exc.code == "reopen_window_passed" and decision.requester is not None:
+            if (not internal and exc.code == "reopen_window_passed"
+                    and decision.requester is not None):
                 # Too late to reopen it: the message opens a follow-up instead (seed 004).
                 self.details["follow_up_of"] = ticket.reference
                 self._create(decision, requester=decision.requester)
                 return
             self._refused(exc)
             return
+        if internal:
+            self._done(Outcome.NOTED, ticket, event)
+            return
         self._escalate(decision, ticket, body)
         self._done(Outcome.REPLIED, ticket, event)
-
-    def _internal(self, decision: route.Route) -> None:
-        ticket = decision.ticket
-        assert ticket is not None
-        body = strip_quotes(self.mail.text) if self.mail.text.strip() else ""
-        files = self._files(ticket)
-        try:
-            event = actions.add_internal_note(actor=decision.actor, ticket=ticket,
-                                              body=self._body(body, files), attachments=files,
-                                              at=self.now)
-        except ActionError as exc:
-            self._refused(exc)
-            return
-        self._done(Outcome.NOTED, ticket, event)
 
     def _escalate(self, decision: route.Route, ticket: Ticket, body: str) -> None:
         """Seed 001 by email: a customer's message whose subject asks to escalate the case

@@ -25,13 +25,13 @@ from datetime import datetime
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from tierdesk.accounts.models import Team
+from tierdesk.accounts.models import Team, User
 from tierdesk.automation import routing, schedule
 from tierdesk.automation.models import Watcher
 from tierdesk.automation.rules import CompiledRule, matches
 from tierdesk.lib import clock
 from tierdesk.notifications import recipients
-from tierdesk.notifications.notifier import notify
+from tierdesk.notifications.notifier import Notice, notify, notify_many
 from tierdesk.sla.models import TARGET_LABELS
 from tierdesk.tickets import actions
 from tierdesk.tickets.actions.escalation import (
@@ -241,26 +241,48 @@ def apply(rule: CompiledRule, ticket: Ticket, *, at: datetime, key: str) -> list
 # --------------------------------------------------------------------------- built-in steps
 
 
-def people_on(ticket: Ticket) -> list:
+def people_on(ticket: Ticket) -> list[User]:
     """The assignee and watchers; the team lead when nobody is assigned."""
-    users = [w.user for w in Watcher.objects.select_related("user").filter(ticket=ticket)]
-    if ticket.assignee_id:
-        users.insert(0, ticket.assignee.user)  # type: ignore[union-attr]
-    else:
-        users += recipients.resolve(["team_lead"], ticket)
-    return users
+    return people_on_many([ticket])[ticket.pk]
+
+
+def people_on_many(tickets: list[Ticket]) -> dict[int, list[User]]:
+    """`people_on` of many tickets (the sweep's follow-up of a wave): watchers in one
+    query, each team's lead once."""
+    out: dict[int, list[User]] = {t.pk: [] for t in tickets}
+    if not out:
+        return out
+    for watcher in Watcher.objects.select_related("user").filter(
+            ticket_id__in=list(out)).order_by("pk"):
+        out[watcher.ticket_id].append(watcher.user)
+    leads: dict[int | None, list[User]] = {}
+    for ticket in tickets:
+        if ticket.assignee_id:
+            out[ticket.pk].insert(0, ticket.assignee.user)  # type: ignore[union-attr]
+        else:
+            if ticket.team_id not in leads:
+                leads[ticket.team_id] = recipients.resolve(["team_lead"], ticket)
+            out[ticket.pk] += leads[ticket.team_id]
+    return out
+
+
+def sla_step_notice(ticket: Ticket, event: TicketEvent, people: list[User]) -> Notice:
+    """What the people on a ticket are told of an SLA warning or breach step."""
+    payload = event.payload or {}
+    target = payload.get("target", "")
+    due = payload.get("due_at")
+    return Notice(
+        key=f"ev{event.pk}",
+        kind="sla_warning" if event.code == EventCode.SLA_WARNING else "sla_breached",
+        recipients=tuple(people), ticket=ticket,
+        context={"target_label": TARGET_LABELS.get(target, target),
+                 "due_at": datetime.fromisoformat(due) if due else None,
+                 "share": round(100 * _share())})
 
 
 def builtin(ticket: Ticket, event: TicketEvent, moment: str, *, at: datetime) -> None:
-    payload = event.payload or {}
     if event.code in (EventCode.SLA_WARNING, EventCode.SLA_BREACHED) and ticket.is_active:
-        target = payload.get("target", "")
-        kind = "sla_warning" if event.code == EventCode.SLA_WARNING else "sla_breached"
-        due = payload.get("due_at")
-        notify(key=f"ev{event.pk}", kind=kind, recipients=people_on(ticket), ticket=ticket, at=at,
-               context={"target_label": TARGET_LABELS.get(target, target),
-                        "due_at": datetime.fromisoformat(due) if due else None,
-                        "share": round(100 * _share())})
+        notify_many([sla_step_notice(ticket, event, people_on(ticket))], at=at)
     elif event.code == EventCode.TIMEFRAME_MISSED and ticket.is_active:
         _escalate_missed_commitment(ticket, event, at=at)
 

@@ -45,14 +45,14 @@ from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 from django.utils.translation import gettext as _
 
-from tierdesk.accounts.models import Organisation, Provider, User
+from tierdesk.accounts.models import Organisation, Provider
 from tierdesk.automation import react, schedule
 from tierdesk.automation.models import Alarm, CommitmentPolicy, Firing, Watcher
 from tierdesk.automation.rules import CompiledRule, matches
 from tierdesk.notifications import recipients
 from tierdesk.notifications.notifier import Notice, notify, notify_many
 from tierdesk.sla import adapter
-from tierdesk.sla.models import TARGET_LABELS, TicketSLA
+from tierdesk.sla.models import TicketSLA
 from tierdesk.sla.rebuild import write_next_due, write_rows
 from tierdesk.tickets import actions
 from tierdesk.tickets.actions.escalation import (
@@ -512,7 +512,8 @@ def _consequences_many(firings: list[Firing], now: datetime) -> None:
                 code__in=list(_STEP_CODES.values()), payload__step__in=[f.pk for f in sla]):
             events[int(event.payload["step"])] = event
     rules = [r for r in schedule.active_rules() if not r.is_timed]
-    people = _people_on([tickets[f.ticket_id] for f in sla if tickets[f.ticket_id].is_active])
+    people = react.people_on_many([tickets[f.ticket_id] for f in sla
+                                   if tickets[f.ticket_id].is_active])
     notices: list[Notice] = []
     told: list[tuple[Ticket, TicketEvent]] = []
     for firing in firings:
@@ -527,16 +528,7 @@ def _consequences_many(firings: list[Firing], now: datetime) -> None:
         told.append((ticket, step_event))
         if not ticket.is_active:  # resolved since: no one is told (its rules still look)
             continue
-        payload = step_event.payload or {}
-        target = payload.get("target", "")
-        due = payload.get("due_at")
-        notices.append(Notice(
-            key=f"ev{step_event.pk}",
-            kind="sla_warning" if firing.kind == "warning" else "sla_breached",
-            recipients=tuple(people[ticket.pk]), ticket=ticket,
-            context={"target_label": TARGET_LABELS.get(target, target),
-                     "due_at": datetime.fromisoformat(due) if due else None,
-                     "share": round(100 * adapter.warning_share())}))
+        notices.append(react.sla_step_notice(ticket, step_event, people[ticket.pk]))
     # As in react.react: the people on the ticket are told first, then the rules run.
     notify_many(notices, at=now)
     acted: dict[int, Ticket] = {}
@@ -548,24 +540,6 @@ def _consequences_many(firings: list[Firing], now: datetime) -> None:
                 acted[ticket.pk] = ticket
     for ticket in acted.values():
         schedule.sync(ticket)
-
-
-def _people_on(tickets: list[Ticket]) -> dict[int, list[User]]:
-    """`react.people_on` for many tickets: the assignee and watchers; the team lead when
-    nobody is assigned — watchers in one query, leads once per team."""
-    out: dict[int, list[User]] = {t.pk: [] for t in tickets}
-    for watcher in Watcher.objects.select_related("user").filter(
-            _among("ticket_id", list(out))).order_by("pk"):
-        out[watcher.ticket_id].append(watcher.user)
-    leads: dict[int | None, list[User]] = {}
-    for ticket in tickets:
-        if ticket.assignee_id:
-            out[ticket.pk].insert(0, ticket.assignee.user)  # type: ignore[union-attr]
-        else:
-            if ticket.team_id not in leads:
-                leads[ticket.team_id] = recipients.resolve(["team_lead"], ticket)
-            out[ticket.pk] += leads[ticket.team_id]
-    return out
 
 
 def follow_up_one(pk: int, *, now: datetime) -> bool:

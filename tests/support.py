@@ -53,3 +53,15 @@ def kill_part_way(proc: subprocess.Popen, part_way: Callable[[], bool], *,
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     return True
+
+
+def stop(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM every process still running, then wait for each (SIGKILL after 20 s)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
-from support import kill_part_way
+from support import kill_part_way, stop
 
 from tierdesk.automation.models import Firing
 from tierdesk.lib import clock
@@ -164,14 +164,7 @@ def test_two_consumers_on_redis_one_killed_take_each_step_once(open_ticket, peop
                      "from datetime import timedelta\n"
                      "sweeps.follow_up_pending(now=clock.now(), older_than=timedelta(0))\n"))
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
     assert_exactly_once(tickets, people.lea.user)
     assert actions  # the actions module is what the consumers ran through
 
@@ -209,14 +202,7 @@ def test_only_one_consumer_schedules_the_periodic_tasks(db):
         procs.append(fourth)
         assert "this consumer schedules the periodic tasks" in first_line(fourth)
     finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop(procs)
 
 
 def test_a_follow_up_killed_mid_way_and_started_again_misses_and_repeats_nothing(

@@ -7,10 +7,8 @@ action per move, and render. The queries behind the pages live in `console.queue
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpResponse
@@ -46,20 +44,9 @@ from tierdesk.tickets.forms import (
 )
 from tierdesk.tickets.lifecycle import Status
 from tierdesk.tickets.models import Category, Channel, Priority, Ticket
-from tierdesk.tickets.permissions import is_agent
+from tierdesk.tickets.permissions import agent_required
 from tierdesk.tickets.queries import for_list, window
 from tierdesk.tickets.views import commitment_in, form_error, names_for_timeline, promise_for
-
-
-def agent_required(view):
-    @login_required
-    @wraps(view)
-    def wrapper(request: AuthedRequest, *args, **kwargs):
-        if not is_agent(request.user):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _load(request: AuthedRequest, ref: str) -> Ticket:

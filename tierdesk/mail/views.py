@@ -6,11 +6,7 @@ else get 403 (signed in) or the login page. Thin views: the work is in `inbound`
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,22 +18,11 @@ from tierdesk.accounts.models import User
 from tierdesk.mail import inbound
 from tierdesk.mail.models import InboundMessage
 from tierdesk.tickets.access import parse_reference
-from tierdesk.tickets.permissions import is_agent
+from tierdesk.tickets.permissions import agent_required
 
 State = InboundMessage.State
 WAITING = [State.HELD, State.FAILED]
 LISTS = {"waiting": WAITING, "all": None}
-
-
-def agent_required(view):
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        if not is_agent(request.user):  # type: ignore[arg-type]
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 @agent_required

@@ -6,11 +6,7 @@ notification of someone else is "not found", like a ticket one may not see).
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -18,23 +14,12 @@ from django.views.decorators.http import require_POST
 
 from tierdesk.notifications import notifier
 from tierdesk.notifications.models import Notification
-from tierdesk.tickets.permissions import is_agent
+from tierdesk.tickets.permissions import agent_required
 
 SHOWN = 100
 
 
-def agent_only(view):
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs):
-        if not is_agent(request.user):  # type: ignore[arg-type]
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapper
-
-
-@agent_only
+@agent_required
 def inbox(request: HttpRequest) -> HttpResponse:
     mine = Notification.objects.filter(recipient=request.user.pk).select_related("ticket")
     show = request.GET.get("show", "unread")
@@ -46,7 +31,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     })
 
 
-@agent_only
+@agent_required
 @require_POST
 def mark_read(request: HttpRequest) -> HttpResponse:
     """Mark one notification (`id`) or all of them (no `id`) read; only one's own."""

@@ -1,8 +1,14 @@
-"""Who may see and do what with a ticket. Pure predicates: no queries beyond the objects."""
+"""Who may see and do what with a ticket. Pure predicates: no queries beyond the objects;
+and `agent_required`, the staff pages' guard built on `is_agent`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from functools import wraps
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 
 if TYPE_CHECKING:
     from tierdesk.accounts.models import User
@@ -11,6 +17,18 @@ if TYPE_CHECKING:
 
 def is_agent(user: User) -> bool:
     return user.is_authenticated and user.is_active and getattr(user, "agent", None) is not None
+
+
+def agent_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A view for the provider's staff: sign-in first, then 403 to anyone not an agent."""
+    @login_required
+    @wraps(view)
+    def wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
+        if not is_agent(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def is_contact(user: User) -> bool:

@@ -350,10 +350,11 @@ def insert_rows(model: type[Model], rows: list[dict[str, Any]]) -> list[int]:
         ids = [row[0] for row in cur.fetchall()]
         columns = ", ".join(connection.ops.quote_name(c)
                             for c in ("id", *(str(f.column) for f in fields)))
+        given = [f.attname in rows[0] for f in fields]
         with cur.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for pk, row in zip(ids, rows, strict=True):
-                copy.write_row((pk, *(_copy_value(f, row[f.attname] if f.attname in row
-                                                  else f.get_default()) for f in fields)))
+                copy.write_row((pk, *(_copy_value(f, row[f.attname] if there else f.get_default())
+                                      for f, there in zip(fields, given, strict=True))))
     return ids
 
 

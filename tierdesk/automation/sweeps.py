@@ -40,7 +40,6 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.db import connection, transaction
-from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 from django.utils.translation import gettext as _
 
@@ -531,14 +530,16 @@ def _consequences_many(firings: list[Claimed], now: datetime) -> None:
     sla = [f for f in firings if f.kind in _STEP_CODES]
     events: dict[int, TicketEvent] = {}
     if sla:
+        # The tickets' warning and breach events (a few each), matched to the steps here:
+        # a condition on the payload's step would be checked against every step id.
+        steps = {f.pk for f in sla}
         for event in TicketEvent.objects.filter(
                 among("ticket_id", list({f.ticket_id for f in sla})),
-                code__in=list(_STEP_CODES.values()),
-                payload__step__in=RawSQL("SELECT to_jsonb(s) FROM unnest(%s::bigint[]) s",
-                                         [[f.pk for f in sla]])
-                if connection.vendor == "postgresql" else [f.pk for f in sla]).only(
+                code__in=list(_STEP_CODES.values())).only(
                     "pk", "ticket_id", "code", "payload", "at"):
-            events[int(event.payload["step"])] = event
+            step = (event.payload or {}).get("step")
+            if isinstance(step, int) and step in steps:
+                events[step] = event
     rules = [r for r in schedule.active_rules() if not r.is_timed]
     people = react.people_on_many([tickets[f.ticket_id] for f in sla
                                    if tickets[f.ticket_id].is_active])

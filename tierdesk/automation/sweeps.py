@@ -272,11 +272,13 @@ def _attach_related(tickets: Iterable[Ticket]) -> None:
         {t.organisation_id for t in tickets})
     priorities = Priority.objects.in_bulk({t.priority_id for t in tickets})
     categories = Category.objects.in_bulk({t.category_id for t in tickets if t.category_id})
-    for t in tickets:
-        t.organisation = orgs[t.organisation_id]
-        t.priority = priorities[t.priority_id]
+    organisation, priority, category = (Ticket.organisation.field, Ticket.priority.field,
+                                        Ticket.category.field)
+    for t in tickets:  # into the instances' caches, as select_related would put them
+        organisation.set_cached_value(t, orgs[t.organisation_id])
+        priority.set_cached_value(t, priorities[t.priority_id])
         # A category's parents load lazily, and only for rules that filter on a category.
-        t.category = categories.get(t.category_id) if t.category_id else None
+        category.set_cached_value(t, categories.get(t.category_id) if t.category_id else None)
 
 
 def _attach_people(tickets: Iterable[Ticket]) -> None:
@@ -287,7 +289,7 @@ def _attach_people(tickets: Iterable[Ticket]) -> None:
         {t.assignee_id for t in tickets if t.assignee_id})
     teams = Team.objects.select_related("lead__user").in_bulk(
         {t.team_id for t in tickets if t.team_id})
-    assignee, team = Ticket._meta.get_field("assignee"), Ticket._meta.get_field("team")
+    assignee, team = Ticket.assignee.field, Ticket.team.field
     for t in tickets:
         assignee.set_cached_value(t, agents.get(t.assignee_id) if t.assignee_id else None)
         team.set_cached_value(t, teams.get(t.team_id) if t.team_id else None)

@@ -333,9 +333,10 @@ def among(field: str, values: list[str]) -> Q:
 
 
 def insert_rows(model: type[Model], rows: list[dict[str, Any]]) -> list[int]:
-    """INSERT rows given as {attname: value} (a field not given gets its default) in bulk,
-    in the caller's transaction; returns their ids, in order. On PostgreSQL: ids from the
-    sequence and one COPY — no model instances, no parameters laid out one by one."""
+    """INSERT rows given as {attname: value}, every row the same fields (a field not given
+    gets its default), in bulk, in the caller's transaction; returns their ids, in order.
+    On PostgreSQL: ids from the sequence and one COPY — no model instances, no parameters
+    laid out one by one."""
     if not rows:
         return []
     if connection.vendor != "postgresql":
@@ -350,11 +351,13 @@ def insert_rows(model: type[Model], rows: list[dict[str, Any]]) -> list[int]:
         ids = [row[0] for row in cur.fetchall()]
         columns = ", ".join(connection.ops.quote_name(c)
                             for c in ("id", *(str(f.column) for f in fields)))
-        given = [f.attname in rows[0] for f in fields]
+        # Per column: the row's value, or the field's default (the same for every row).
+        cells = [(f, f.attname, f.attname not in rows[0], _copy_value(f, f.get_default()))
+                 for f in fields]
         with cur.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
             for pk, row in zip(ids, rows, strict=True):
-                copy.write_row((pk, *(_copy_value(f, row[f.attname] if there else f.get_default())
-                                      for f, there in zip(fields, given, strict=True))))
+                copy.write_row((pk, *(default if missing else _copy_value(f, row[name])
+                                      for f, name, missing, default in cells)))
     return ids
 
 

@@ -19,14 +19,18 @@ Stage 1, `sweep` (batches of tickets, one transaction each):
 4. Record the steps on the timelines, store the SLA rows and move each
    ticket's deadline and alarm to its next step, in bulk; commit. A consumer
    killed before the commit leaves nothing, and the next sweep takes the same
-   steps; after it, they are taken and are never taken again.
+   steps; after it, they are taken and are never taken again. What the other
+   apps derive from the steps (report measures, webhooks) is their hook work,
+   deferred like every action's (one `HookWork` row per ticket, in this
+   transaction), heard by the worker after the commit.
 
-Stage 2, `follow_up` (one step per transaction, queued after stage 1 commits
-and retried every minute by `follow_up_pending`): claim the step's consequences
-with a conditional UPDATE of `Firing.done_at` and take them in the same
-transaction — tell the people on the ticket (outbox and in-app), apply the rules
-of that moment, escalate a missed commitment. A worker killed mid-way rolls
-back; the retry takes it again; a finished one is never repeated.
+Stage 2, `follow_up` (batches of steps, one transaction each, queued after stage
+1 commits and retried every minute by `follow_up_pending`): claim the steps'
+consequences with one conditional UPDATE of `Firing.done_at` and take them in
+the same transaction — tell the people on the tickets (outbox and in-app, in
+bulk), apply the rules of that moment, escalate a missed commitment. A worker
+killed mid-way rolls back; the retry takes it again; a finished one is never
+repeated.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ rows included), `dispatch` hands them on, in one of two modes:
   (a conditional DELETE on SQLite, whose writers queue; `FOR UPDATE SKIP LOCKED`
   on PostgreSQL); a consumer killed mid-batch leaves its rows pending. Per ticket,
   the order of actions holds: a batch takes a ticket's oldest pending row only.
-- **inline** (`TICKET_HOOKS_INLINE = True`, and the SLA sweep's own steps): the
-  subscribers run inside the action's transaction before it commits.
+- **inline** (`TICKET_HOOKS_INLINE = True`): the subscribers run inside the action's
+  transaction before it commits.
 
 Subscribers write what must happen because of the events (outbox mail, webhook
 deliveries, escalation records, routing) in the transaction they are called in.

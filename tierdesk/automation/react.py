@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from tierdesk.accounts.models import Team, User
 from tierdesk.automation import routing, schedule
+from tierdesk.automation.bulk import among
 from tierdesk.automation.models import Watcher
 from tierdesk.automation.rules import CompiledRule, matches
 from tierdesk.lib import clock
@@ -253,7 +254,7 @@ def people_on_many(tickets: list[Ticket]) -> dict[int, list[User]]:
     if not out:
         return out
     for watcher in Watcher.objects.select_related("user").filter(
-            ticket_id__in=list(out)).order_by("pk"):
+            among("ticket_id", list(out))).order_by("pk"):
         out[watcher.ticket_id].append(watcher.user)
     leads: dict[int | None, list[User]] = {}
     for ticket in tickets:

@@ -49,10 +49,10 @@ def fired_steps(ticket: Ticket) -> set[tuple[str, str, int]]:
 
 
 def rule_instants(ticket: Ticket, timed: list[rule_lang.CompiledRule], *, start: datetime,
-                  due: dict[str, datetime | None]) -> dict[int, datetime]:
-    """rule pk -> when its moment comes for this ticket, for the timed rules that match it."""
+                  due: dict[str, datetime | None], calendar: Any = None) -> dict[int, datetime]:
+    """rule pk -> when its moment comes for this ticket, for the timed rules that match it
+    (`calendar`: the ticket's plan calendar, when the caller has it)."""
     out: dict[int, datetime] = {}
-    calendar = None
     for rule in timed:
         if rule.pk is None or not rule_lang.matches(rule, ticket):
             continue
@@ -134,13 +134,14 @@ def owed_from_db(ticket: Ticket, policy: CommitmentPolicy | None = None
 def alarm_instant(ticket: Ticket, *, rows: Iterable[Any], fired: set[tuple[str, str, int]],
                   timed: list[rule_lang.CompiledRule], start: datetime,
                   commitment: tuple[int, datetime | None] | None,
-                  owes: tuple[int, datetime, datetime, datetime] | None = None
-                  ) -> datetime | None:
+                  owes: tuple[int, datetime, datetime, datetime] | None = None,
+                  instants: dict[int, datetime] | None = None) -> datetime | None:
     """The earliest instant at which a warning, a timed rule or a commitment falls due.
 
     `rows` are the ticket's SLA rows (anything with target, state, warn_at and
     due_at); `fired` the steps already taken; `commitment` the current committed
-    time-frame as (event id, due instant).
+    time-frame as (event id, due instant); `instants` the timed rules' `rule_instants`,
+    when the caller has worked them out.
     """
     if not ticket.is_active:
         return None
@@ -155,7 +156,9 @@ def alarm_instant(ticket: Ticket, *, rows: Iterable[Any], fired: set[tuple[str, 
                 and (row.target, "breach", cycle) not in fired):
             candidates.append(row.warn_at)
     if timed:
-        for pk, at in rule_instants(ticket, timed, start=start, due=due).items():
+        if instants is None:
+            instants = rule_instants(ticket, timed, start=start, due=due)
+        for pk, at in instants.items():
             if (f"rule:{pk}", "rule", cycle) not in fired:
                 candidates.append(at)
     if commitment is not None and commitment[1] is not None \

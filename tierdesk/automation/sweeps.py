@@ -19,14 +19,18 @@ Stage 1, `sweep` (batches of tickets, one transaction each):
 4. Record the steps on the timelines, store the SLA rows and move each
    ticket's deadline and alarm to its next step, in bulk; commit. A consumer
    killed before the commit leaves nothing, and the next sweep takes the same
-   steps; after it, they are taken and are never taken again.
+   steps; after it, they are taken and are never taken again. What the other
+   apps derive from the steps (report measures, webhooks) is their hook work,
+   deferred like every action's (one `HookWork` row per ticket, in this
+   transaction), heard by the worker after the commit.
 
-Stage 2, `follow_up` (one step per transaction, queued after stage 1 commits
-and retried every minute by `follow_up_pending`): claim the step's consequences
-with a conditional UPDATE of `Firing.done_at` and take them in the same
-transaction — tell the people on the ticket (outbox and in-app), apply the rules
-of that moment, escalate a missed commitment. A worker killed mid-way rolls
-back; the retry takes it again; a finished one is never repeated.
+Stage 2, `follow_up` (batches of steps, one transaction each, queued after stage
+1 commits and retried every minute by `follow_up_pending`): claim the steps'
+consequences with one conditional UPDATE of `Firing.done_at` and take them in
+the same transaction — tell the people on the tickets (outbox and in-app, in
+bulk), apply the rules of that moment, escalate a missed commitment. A worker
+killed mid-way rolls back; the retry takes it again; a finished one is never
+repeated.
 """
 
 from __future__ import annotations
@@ -37,16 +41,15 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
-from django.db.models import Q
-from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 from django.utils.translation import gettext as _
 
-from tierdesk.accounts.models import Organisation, Provider
+from tierdesk.accounts.models import Agent, Organisation, Provider, Team
 from tierdesk.automation import react, schedule
+from tierdesk.automation.bulk import among
 from tierdesk.automation.models import Alarm, CommitmentPolicy, Firing, Watcher
 from tierdesk.automation.rules import CompiledRule, matches
 from tierdesk.notifications import recipients
@@ -103,7 +106,8 @@ class _Row:
 
 
 _Owed = tuple[int, datetime, datetime, datetime]  # schedule.owed: cycle, since, reminder, due
-_Context = tuple[frozenset[str], datetime, tuple[int, datetime | None] | None, _Owed | None]
+_Context = tuple[frozenset[str], datetime, tuple[int, datetime | None] | None, _Owed | None,
+                 dict[int, datetime]]
 COMMITMENT = schedule.COMMITMENT
 
 
@@ -114,14 +118,6 @@ class _Step:
     kind: str
     cycle: int
     payload: dict[str, Any]
-
-
-def _among(field: str, ids: list[int]) -> Q:
-    """`field IN ids`. On PostgreSQL the ids travel as one array parameter: a thousand
-    placeholders cost the driver more to lay out than the query costs the server."""
-    if connection.vendor == "postgresql":
-        return Q(**{f"{field}__in": RawSQL("SELECT unnest(%s::bigint[])", [list(ids)])})
-    return Q(**{f"{field}__in": list(ids)})
 
 
 def due_ticket_ids(now: datetime, *, limit: int = SWEEP_BATCH) -> list[int]:
@@ -164,7 +160,7 @@ def _queue_follow_up(ids: list[int]) -> None:
 
 def _timelines(ids: list[int]) -> dict[int, list[tuple[int, str, datetime, dict]]]:
     timelines: dict[int, list[tuple[int, str, datetime, dict]]] = defaultdict(list)
-    rows = (TicketEvent.objects.filter(_among("ticket_id", ids), code__in=_TIMELINE_CODES)
+    rows = (TicketEvent.objects.filter(among("ticket_id", ids), code__in=_TIMELINE_CODES)
             .order_by("ticket_id", "at", "id")
             .values_list("ticket_id", "pk", "code", "at", KT("payload__to"),
                          KT("payload__priority"), KT("payload__by"), KT("payload__target"),
@@ -182,11 +178,11 @@ def sweep_batch(ids: list[int], *, now: datetime, report: SweepReport) -> list[i
     qs = Ticket.objects.defer(*_LONG_TEXT)
     if connection.features.has_select_for_update_skip_locked:
         qs = qs.select_for_update(skip_locked=True, no_key=True)
-    tickets = {t.pk: t for t in qs.filter(_among("pk", ids)).order_by("pk")}
+    tickets = {t.pk: t for t in qs.filter(among("pk", ids)).order_by("pk")}
     _attach_related(tickets.values())
     timelines = _timelines(list(tickets))
     fired: dict[int, set[tuple[str, str, int]]] = defaultdict(set)
-    for tid, target, kind, cycle in Firing.objects.filter(_among("ticket_id", list(tickets))) \
+    for tid, target, kind, cycle in Firing.objects.filter(among("ticket_id", list(tickets))) \
             .values_list("ticket_id", "target", "kind", "cycle"):
         fired[tid].add((target, kind, cycle))
     timed = [r for r in schedule.active_rules() if r.is_timed]
@@ -197,12 +193,14 @@ def sweep_batch(ids: list[int], *, now: datetime, report: SweepReport) -> list[i
     context: dict[int, _Context] = {}
     steps: list[_Step] = []
     broken: dict[int, Exception] = {}
+    policies: dict[int, adapter.CompiledPolicy] = {}  # per organisation (one instance each)
     for pk, ticket in tickets.items():
         timeline = timelines.get(pk, [])
         try:
             plain = [(code, at, payload) for _id, code, at, payload in timeline]
             org = ticket.organisation
-            compiled = adapter.compile_policy(org.plan, org.contract_targets)
+            compiled = policies.get(org.pk) or policies.setdefault(
+                org.pk, adapter.compile_policy(org.plan, org.contract_targets))
             announced = adapter.announced_breaches(plain)
             values, _due = adapter.compute_row_values(pk, compiled, adapter.engine_events(plain),
                                                       now, announced=announced)
@@ -216,14 +214,19 @@ def sweep_batch(ids: list[int], *, now: datetime, report: SweepReport) -> list[i
                     commitment = (event_id, schedule.parse_instant(payload.get("due_at")))
             owes = schedule.owed(ticket, timeline, policy=policy,
                                  calendar=functools.partial(_calendar_of, compiled))
-            due_steps = _steps_due(ticket, rows, fired[pk], timed, start, commitment, now, owes)
+            instants = (schedule.rule_instants(
+                ticket, timed, start=start, calendar=compiled.policy.calendar,
+                due={r.target: r.due_at for r in rows if r.state == TicketSLA.State.RUNNING})
+                if timed and ticket.is_active else {})
+            due_steps = _steps_due(ticket, rows, fired[pk], instants, start, commitment, now,
+                                   owes)
         except Exception as exc:  # one ticket's bad data must not stop the sweep of the others
             log.exception("sweep: ticket %s cannot be evaluated", pk)
             broken[pk] = exc
             continue
         all_rows += values
         sla[pk] = rows
-        context[pk] = (announced, start, commitment, owes)
+        context[pk] = (announced, start, commitment, owes, instants)
         steps += due_steps
     for pk in broken:
         del tickets[pk]
@@ -273,15 +276,31 @@ def _attach_related(tickets: Iterable[Ticket]) -> None:
         {t.organisation_id for t in tickets})
     priorities = Priority.objects.in_bulk({t.priority_id for t in tickets})
     categories = Category.objects.in_bulk({t.category_id for t in tickets if t.category_id})
-    for t in tickets:
-        t.organisation = orgs[t.organisation_id]
-        t.priority = priorities[t.priority_id]
+    organisation, priority, category = (Ticket.organisation.field, Ticket.priority.field,
+                                        Ticket.category.field)
+    for t in tickets:  # into the instances' caches, as select_related would put them
+        organisation.set_cached_value(t, orgs[t.organisation_id])
+        priority.set_cached_value(t, priorities[t.priority_id])
         # A category's parents load lazily, and only for rules that filter on a category.
-        t.category = categories.get(t.category_id) if t.category_id else None
+        category.set_cached_value(t, categories.get(t.category_id) if t.category_id else None)
+
+
+def _attach_people(tickets: Iterable[Ticket]) -> None:
+    """The assignee (and their user), the team (and its lead's user) of each ticket, read
+    once per distinct row: the people a wave is told about are few."""
+    tickets = list(tickets)
+    agents = Agent.objects.select_related("user").in_bulk(
+        {t.assignee_id for t in tickets if t.assignee_id})
+    teams = Team.objects.select_related("lead__user").in_bulk(
+        {t.team_id for t in tickets if t.team_id})
+    assignee, team = Ticket.assignee.field, Ticket.team.field
+    for t in tickets:
+        assignee.set_cached_value(t, agents.get(t.assignee_id) if t.assignee_id else None)
+        team.set_cached_value(t, teams.get(t.team_id) if t.team_id else None)
 
 
 def _steps_due(ticket: Ticket, rows: list[_Row], fired: set[tuple[str, str, int]],
-               timed: list[CompiledRule], start: datetime,
+               instants: dict[int, datetime], start: datetime,
                commitment: tuple[int, datetime | None] | None, now: datetime,
                owes: _Owed | None = None) -> list[_Step]:
     cycle = ticket.reopen_count
@@ -303,12 +322,9 @@ def _steps_due(ticket: Ticket, rows: list[_Row], fired: set[tuple[str, str, int]
                 "cycle": cycle}))
     if not ticket.is_active:
         return steps
-    if timed:
-        due_by_target = {r.target: r.due_at for r in rows if r.state == TicketSLA.State.RUNNING}
-        for rule_pk, at in schedule.rule_instants(ticket, timed, start=start,
-                                                  due=due_by_target).items():
-            if at <= now and (f"rule:{rule_pk}", "rule", cycle) not in fired:
-                steps.append(_Step(ticket, f"rule:{rule_pk}", "rule", cycle, {}))
+    for rule_pk, at in instants.items():  # the timed rules that match, and when
+        if at <= now and (f"rule:{rule_pk}", "rule", cycle) not in fired:
+            steps.append(_Step(ticket, f"rule:{rule_pk}", "rule", cycle, {}))
     if commitment is not None and commitment[1] is not None and commitment[1] <= now \
             and ("timeframe", "missed", commitment[0]) not in fired:
         steps.append(_Step(ticket, "timeframe", "missed", commitment[0], {
@@ -384,17 +400,18 @@ def _reschedule(tickets: dict[int, Ticket], sla: dict[int, list[_Row]],
     """Move each ticket's deadline and alarm past the steps now taken."""
     due_changes: list[tuple[int, datetime | None]] = []
     alarms: list[Alarm] = []
-    current = dict(Alarm.objects.filter(_among("ticket_id", list(tickets)))
+    current = dict(Alarm.objects.filter(among("ticket_id", list(tickets)))
                    .values_list("ticket_id", "at"))
     for pk, ticket in tickets.items():
-        announced, start, commitment, owes = context[pk]
+        announced, start, commitment, owes, instants = context[pk]
         cycle = ticket.reopen_count
         announced = announced | {t for t, k, c in fired[pk] if k == "breach" and c == cycle}
         due = _next_deadline(sla[pk], announced)
         if due != ticket.next_due_at:
             due_changes.append((pk, due))
         alarm = schedule.alarm_instant(ticket, rows=sla[pk], fired=fired[pk], timed=timed,
-                                       start=start, commitment=commitment, owes=owes)
+                                       start=start, commitment=commitment, owes=owes,
+                                       instants=instants)
         if alarm != current.get(pk) or pk not in current:
             alarms.append(Alarm(ticket_id=pk, at=alarm))
     write_next_due(due_changes)
@@ -475,42 +492,60 @@ def follow_up_batch(ids: list[int], *, now: datetime) -> int:
         return sum(follow_up_one(pk, now=now) for pk in ids)
 
 
-def _claim_follow_up(ids: list[int], now: datetime) -> list[Firing]:
+class Claimed(NamedTuple):
+    """A step claimed for its follow-up: its `Firing` row as stage 2 reads it."""
+
+    pk: int
+    ticket_id: int
+    target: str
+    kind: str
+    cycle: int
+
+
+def _claim_follow_up(ids: list[int], now: datetime) -> list[Claimed]:
     table = Firing._meta.db_table
+    returning = "RETURNING id, ticket_id, target, kind, cycle"
     with connection.cursor() as cur:
         if connection.vendor == "postgresql":
             cur.execute(f"UPDATE {table} SET done_at = %s WHERE id IN ("  # noqa: S608 - our own table name
                         f"SELECT id FROM {table} WHERE id = ANY(%s) AND done_at IS NULL "
-                        f"ORDER BY id FOR UPDATE SKIP LOCKED) RETURNING id", [now, list(ids)])
+                        f"ORDER BY id FOR UPDATE SKIP LOCKED) {returning}", [now, list(ids)])
         else:  # SQLite: one writer at a time; the condition is read under the write lock
             marks = ", ".join(["%s"] * len(ids))
             cur.execute(f"UPDATE {table} SET done_at = %s WHERE id IN ({marks}) "  # noqa: S608 - our own table name
-                        f"AND done_at IS NULL RETURNING id",
+                        f"AND done_at IS NULL {returning}",
                         [connection.ops.adapt_datetimefield_value(now), *ids])
-        mine = [row[0] for row in cur.fetchall()]
-    return list(Firing.objects.filter(pk__in=mine).order_by("pk"))
+        mine = [Claimed(pk, tid, target, kind, int(cycle))
+                for pk, tid, target, kind, cycle in cur.fetchall()]
+    return sorted(mine)
 
 
 _STEP_CODES = {"warning": EventCode.SLA_WARNING, "breach": EventCode.SLA_BREACHED}
 
 
-def _consequences_many(firings: list[Firing], now: datetime) -> None:
+def _consequences_many(firings: list[Claimed], now: datetime) -> None:
     """The consequences of many steps: warnings and breaches — the bulk of a wave — are
     told in one `notify_many` and their rules matched in memory; the rest (time rules,
     missed commitments, which act on the ticket) go through `_consequences` one by one."""
-    # The assignee and the team's lead joined; organisation, plan, priority and category
-    # read once per distinct row, as in stage 1 (a wave is many tickets of few kinds).
-    tickets = {t.pk: t for t in Ticket.objects.select_related("team__lead__user",
-                                                              "assignee__user")
-               .defer(*_LONG_TEXT).filter(_among("pk", list({f.ticket_id for f in firings})))}
+    # Organisation, plan, priority, category, team (and its lead) and assignee read once
+    # per distinct row, as in stage 1 (a wave is many tickets of few kinds and people).
+    tickets = {t.pk: t for t in Ticket.objects.defer(*_LONG_TEXT).filter(
+        among("pk", list({f.ticket_id for f in firings})))}
     _attach_related(tickets.values())
+    _attach_people(tickets.values())
     sla = [f for f in firings if f.kind in _STEP_CODES]
     events: dict[int, TicketEvent] = {}
     if sla:
+        # The tickets' warning and breach events (a few each), matched to the steps here:
+        # a condition on the payload's step would be checked against every step id.
+        steps = {f.pk for f in sla}
         for event in TicketEvent.objects.filter(
-                _among("ticket_id", list({f.ticket_id for f in sla})),
-                code__in=list(_STEP_CODES.values()), payload__step__in=[f.pk for f in sla]):
-            events[int(event.payload["step"])] = event
+                among("ticket_id", list({f.ticket_id for f in sla})),
+                code__in=list(_STEP_CODES.values())).only(
+                    "pk", "ticket_id", "code", "payload", "at"):
+            step = (event.payload or {}).get("step")
+            if isinstance(step, int) and step in steps:
+                events[step] = event
     rules = [r for r in schedule.active_rules() if not r.is_timed]
     people = react.people_on_many([tickets[f.ticket_id] for f in sla
                                    if tickets[f.ticket_id].is_active])
@@ -562,7 +597,7 @@ def follow_up_one(pk: int, *, now: datetime) -> bool:
         return False
 
 
-def _consequences(firing: Firing, ticket: Ticket, now: datetime) -> None:
+def _consequences(firing: Claimed, ticket: Ticket, now: datetime) -> None:
     """A time rule's, a missed commitment's or an owed one's consequences: they act on
     the ticket."""
     if firing.target == COMMITMENT:
@@ -582,7 +617,7 @@ def _consequences(firing: Firing, ticket: Ticket, now: datetime) -> None:
     schedule.sync(ticket)
 
 
-def _owed_step(firing: Firing, ticket: Ticket, now: datetime) -> None:
+def _owed_step(firing: Claimed, ticket: Ticket, now: datetime) -> None:
     """Seed 000: remind the engineer who owes a time-frame; when it is overdue, tell the
     policy's roles (the team lead) and make them watch the ticket. Nothing when it was
     given (or the ticket resolved, reassigned) since the sweep took the step."""

@@ -13,8 +13,8 @@ rows included), `dispatch` hands them on, in one of two modes:
   (a conditional DELETE on SQLite, whose writers queue; `FOR UPDATE SKIP LOCKED`
   on PostgreSQL); a consumer killed mid-batch leaves its rows pending. Per ticket,
   the order of actions holds: a batch takes a ticket's oldest pending row only.
-- **inline** (`TICKET_HOOKS_INLINE = True`, and the SLA sweep's own steps): the
-  subscribers run inside the action's transaction before it commits.
+- **inline** (`TICKET_HOOKS_INLINE = True`): the subscribers run inside the action's
+  transaction before it commits.
 
 Subscribers write what must happen because of the events (outbox mail, webhook
 deliveries, escalation records, routing) in the transaction they are called in.
@@ -182,17 +182,30 @@ KICK_INTERVAL = 0.05  # seconds: at most one task queued per process per interva
 def defer(events: list[TicketEvent]) -> None:
     """Record, in the caller's transaction, that the subscribers have work: one INSERT.
     After the commit, ask the worker to run it."""
-    from django.db import transaction
+    import json
+
+    from django.db import connection, transaction
 
     from tierdesk.lib import clock
     from tierdesk.tickets.models import HookWork
 
     now = clock.now()
     context = _capture()
-    HookWork.objects.bulk_create([
-        HookWork(ticket_id=ticket.pk, events=[e.pk for e in evs], context=context,
-                 created_at=now, due_at=now)
-        for ticket, evs in _grouped(events)])
+    grouped = _grouped(events)
+    if connection.vendor == "postgresql" and len(grouped) > 1:
+        # Many tickets at once (the SLA sweep's thousand): one COPY, no model instances.
+        table, payload = HookWork._meta.db_table, json.dumps(context)
+        with connection.cursor() as cur, cur.cursor.copy(
+                f"COPY {table} (ticket_id, events, context, created_at, due_at, attempts, "
+                "last_error) FROM STDIN") as copy:
+            for ticket, evs in grouped:
+                copy.write_row((ticket.pk, json.dumps([e.pk for e in evs]), payload, now, now,
+                                0, ""))
+    else:
+        HookWork.objects.bulk_create([
+            HookWork(ticket_id=ticket.pk, events=[e.pk for e in evs], context=context,
+                     created_at=now, due_at=now)
+            for ticket, evs in grouped])
     transaction.on_commit(_kick)
 
 

@@ -153,7 +153,8 @@ def record_sweep_steps(*, steps: list[SweepStep], at: datetime) -> list[TicketEv
     """Record the steps of one sweep batch on their tickets' timelines (internal events).
 
     One INSERT for the batch; the subscribers of `tickets.hooks` hear the events
-    in this transaction (inline, batch handlers where they have one). The sweep
+    as they hear every action's: deferred (one `HookWork` row per ticket, heard by
+    the worker after the commit, batch handlers where they have one). The sweep
     refreshes the tickets' cached columns itself, in bulk; the consequences (who
     is told, which rules run) follow in tierdesk.automation, step by step.
     """
@@ -171,9 +172,9 @@ def record_sweep_steps(*, steps: list[SweepStep], at: datetime) -> list[TicketEv
             [TicketEvent(ticket=step.ticket, code=step.code, actor=None, at=at, is_public=False,
                          payload=payload) for step, payload in zip(steps, payloads, strict=True)],
             batch_size=1000)
-    # Heard inline: the sweep's batch is already one transaction for a thousand tickets,
-    # and its follow-up (tierdesk.automation.sweeps) runs after the commit anyway.
-    hooks.dispatch(events, inline=True)
+    # Deferred like every action's: what the subscribers derive from the steps (report
+    # measures, webhooks) is not the sweep's to wait for (docs/ARCHITECTURE.md).
+    hooks.dispatch(events)
     return events
 
 

@@ -56,6 +56,9 @@ GROUPS: dict[str, Any] = {
 SATISFACTION_GROUPS = ("month", "week", "agent", "team", "organisation", "category", "priority")
 NONE = "none"
 REPORT_WORK_MEM = "64MB"  # per sort or hash of one report query: a million rows' keys fit
+# The price of a row handed from a parallel worker to the leader, for grouped percentile
+# queries only (`_sorted_in_parallel`); None: the server's (0.1), and they sort on one core.
+PARALLEL_SORT_TUPLE_COST: float | None = 0.01
 _DIM_FIELD = {"priority": "priority_id", "category": "category_id",
               "organisation": "organisation_id", "plan": "plan_id", "tier": "tier",
               "agent": "assignee_id", "team": "team_id", "channel": "channel"}
@@ -359,13 +362,14 @@ def _sorted_in_parallel() -> Iterator[None]:
     and merged (Gather Merge), but the planner prices handing a million rows from the
     workers to the leader (`parallel_tuple_cost`, 0.1 each) above sorting them alone, so
     it never does. A report is one person's request: for this query only, the price of a
-    handed row is 0.01, and the sort runs on every core (docs/PERFORMANCE.md, "Reports").
+    handed row is `PARALLEL_SORT_TUPLE_COST`, and the sort runs on every core
+    (docs/PERFORMANCE.md, "Reports").
     """
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or PARALLEL_SORT_TUPLE_COST is None:
         yield
         return
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL parallel_tuple_cost = 0.01")
+        cursor.execute("SET LOCAL parallel_tuple_cost = %s", [PARALLEL_SORT_TUPLE_COST])
     try:
         yield
     finally:

@@ -18,10 +18,12 @@ beside the one named, migrates it and fills it in one of two ways:
   runs): the real path end to end, for smaller N.
 
 Either way a satisfaction survey is written for each resolved ticket, a quarter
-of them answered. Then it times each report, best of --repeat runs after a
-warm-up, side by side with the same figures computed from the normalised tables
-(tickets ⋈ SLA rows, the way a report without the measure table would do it;
-only with `--build pipeline`, which writes SLA rows).
+of them answered. Then it times each report, --repeat runs after a warm-up, with
+the settings production has (parallel plans where PostgreSQL picks them): wall time,
+and the CPU time of this process, its PostgreSQL backend and the parallel workers the
+backend started (read from /proc: `ParallelWorkers`); the load average before and
+after. With `--build pipeline` also the same figures computed from the normalised
+tables (tickets ⋈ SLA rows, the way a report without the measure table would do it).
 """
 
 from __future__ import annotations
@@ -32,22 +34,12 @@ import platform
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-
-def timed(fn, repeat: int) -> tuple[float, float]:
-    """(best, median) wall time of fn, after a warm-up run."""
-    fn()  # warm-up: caches, plans
-    runs = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        runs.append(time.perf_counter() - t0)
-    return min(runs), statistics.median(runs)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -57,28 +49,111 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu(fn, repeat: int) -> float | None:
-    """The least CPU time of fn: this process plus its PostgreSQL backend, with parallel
-    workers off so that the backend does all the work. On a shared machine, this is what
-    the report costs whoever else is running; wall time also counts the wait for a core."""
+class ParallelWorkers:
+    """The CPU time of the parallel workers PostgreSQL starts for one backend's queries.
+
+    A parallel worker is a process that lives for one query, titled "postgres: parallel
+    worker for PID <leader>". A thread of this process lists /proc every `interval`
+    seconds and keeps the last CPU time read of each worker of our backend; what a
+    worker spends after the last poll before it exits (at most `interval`) is missed, so the sum is a lower
+    bound by at most that much per worker. The thread's own CPU is measured and
+    subtracted from this process's by the caller (`own`).
+    """
+
+    def __init__(self, leader: int, interval: float = 0.002) -> None:
+        self.leader, self.interval = leader, interval
+        self.title = f"parallel worker for PID {leader}".encode()
+        with open(f"/proc/{leader}/stat") as stat:
+            postmaster = int(stat.read().rsplit(")", 1)[1].split()[1])
+        with open(f"/proc/{postmaster}/cmdline", "rb") as f:
+            self.postmaster = f.read()
+        self.seen: dict[int, float] = {}
+        self.others: set[int] = set()
+        self.own = 0.0
+        self.started = 0
+
+    def _poll(self) -> None:
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            pid = int(name)
+            if pid in self.others:
+                continue
+            try:
+                if pid not in self.seen:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cmdline = f.read()
+                    if self.title not in cmdline:
+                        # Just forked, a process still has the postmaster's command line
+                        # until it sets its title: look again at the next poll.
+                        if cmdline != self.postmaster:
+                            self.others.add(pid)
+                        continue
+                    self.started += 1
+                self.seen[pid] = cpu_seconds(pid)
+            except (OSError, IndexError, ValueError):
+                pass
+
+    def __enter__(self) -> ParallelWorkers:
+        import threading
+
+        self._stop = threading.Event()
+
+        def run() -> None:
+            t0 = time.thread_time()
+            while not self._stop.is_set():
+                self._poll()
+                self._stop.wait(self.interval)
+            self._poll()
+            self.own = time.thread_time() - t0
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def cpu(self) -> float:
+        return sum(self.seen.values())
+
+
+@dataclass
+class Run:
+    wall: float
+    cpu: float | None  # this process + its backend + the backend's parallel workers
+    workers_cpu: float | None
+    workers: int
+
+
+def measure(fn, repeat: int) -> list[Run]:
+    """Wall and CPU time of each of `repeat` runs of fn after a warm-up, with the settings
+    production has (parallel plans where PostgreSQL chooses them). On a shared machine the
+    CPU time is what the report costs whoever else is running; wall time also counts the
+    wait for a core."""
     from django.db import connection
 
+    fn()  # warm-up: caches, plans
     with connection.cursor() as cur:
         cur.execute("SELECT pg_backend_pid()")
         pid = cur.fetchone()[0]
-        if not os.path.exists(f"/proc/{pid}/stat"):  # PostgreSQL on another machine
-            return None
-        cur.execute("SET max_parallel_workers_per_gather = 0")
-    best = float("inf")
-    try:
-        for _ in range(repeat):
-            p0, b0 = time.process_time(), cpu_seconds(pid)
+    local = os.path.exists(f"/proc/{pid}/stat")  # else PostgreSQL is on another machine
+    runs = []
+    for _ in range(repeat):
+        if not local:
+            t0 = time.perf_counter()
             fn()
-            best = min(best, time.process_time() - p0 + cpu_seconds(pid) - b0)
-    finally:
-        with connection.cursor() as cur:
-            cur.execute("RESET max_parallel_workers_per_gather")
-    return best
+            runs.append(Run(time.perf_counter() - t0, None, None, 0))
+            continue
+        with ParallelWorkers(pid) as workers:
+            p0, b0, t0 = time.process_time(), cpu_seconds(pid), time.perf_counter()
+            fn()
+            t1, p1, b1 = time.perf_counter(), time.process_time(), cpu_seconds(pid)
+        runs.append(Run(t1 - t0, p1 - p0 - workers.own + b1 - b0 + workers.cpu,
+                        workers.cpu, workers.started))
+    return runs
 
 
 def main() -> None:
@@ -298,11 +373,13 @@ def report(repeat: int, now: datetime, *, only: str = "") -> None:
         surveys = cur.fetchone()[0]
     print(f"\n{datetime.now(UTC):%Y-%m-%d}  {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, Python {platform.python_version()}, {version}")
-    load = os.getloadavg()[0]
-    print(f"{n:,} tickets (measure rows), {surveys:,} surveys; wall time: best and median of "
-          f"{repeat} runs after a warm-up (load average {load:.1f} on {os.cpu_count()} cores); "
-          f"CPU: this process + its PostgreSQL backend, serial plans, best of {repeat}\n")
-    print(f"  {'report':<{WIDTH}}  {'best':>7}     {'median':>7}     {'CPU':>7}")
+    print(f"{n:,} tickets (measure rows), {surveys:,} surveys; {repeat} runs of each report "
+          f"after a warm-up, with production's settings (parallel plans where PostgreSQL "
+          f"picks them). wall: median and best; CPU: this process + its PostgreSQL backend + "
+          f"the backend's parallel workers (workers: their share, how many started a run), "
+          f"median and best; load: 1-minute load average before and after\n")
+    print(f"  {'report':<{WIDTH}}  {'wall med':>8} {'best':>6}  {'CPU med':>8} {'best':>6}  "
+          f"{'workers':>12}  {'load':>9}")
 
     start = (now - timedelta(days=92)).date()
     everything = queries.Filters(start=start, end=now.date(), zone="UTC")
@@ -350,11 +427,19 @@ def report(repeat: int, now: datetime, *, only: str = "") -> None:
     for name, fn in cases:
         if only and only not in name:
             continue
-        best, median = timed(fn, repeat)
-        used = cpu(fn, repeat)
-        used_ms = f"{used * 1000:7.0f} ms" if used is not None else "      -"
-        print(f"  {name:<{WIDTH}}  {best * 1000:7.0f} ms  {median * 1000:7.0f} ms  {used_ms}",
-              flush=True)
+        load0 = os.getloadavg()[0]
+        runs = measure(fn, repeat)
+        load1 = os.getloadavg()[0]
+        walls = [r.wall for r in runs]
+        line = (f"  {name:<{WIDTH}}  {statistics.median(walls) * 1000:6.0f} ms "
+                f"{min(walls) * 1000:6.0f}")
+        if runs[0].cpu is not None:
+            cpus = [r.cpu or 0.0 for r in runs]
+            workers = statistics.median([r.workers_cpu or 0.0 for r in runs])
+            started = max(r.workers for r in runs)
+            line += (f"  {statistics.median(cpus) * 1000:6.0f} ms {min(cpus) * 1000:6.0f}  "
+                     f"{workers * 1000:6.0f} ms ×{started}")
+        print(f"{line}  {load0:4.1f}→{load1:4.1f}", flush=True)
 
 
 WIDTH = 72

@@ -27,7 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, Func, IntegerField, Q, QuerySet, Sum, Value
 from django.db.models.functions import TruncDate, TruncMonth, TruncWeek
 from django.utils.translation import gettext_lazy as _
 
@@ -56,6 +56,9 @@ GROUPS: dict[str, Any] = {
 SATISFACTION_GROUPS = ("month", "week", "agent", "team", "organisation", "category", "priority")
 NONE = "none"
 REPORT_WORK_MEM = "64MB"  # per sort or hash of one report query: a million rows' keys fit
+# The price of a row handed from a parallel worker to the leader, for grouped percentile
+# queries only (`_sorted_in_parallel`); None: the server's (0.1), and they sort on one core.
+PARALLEL_SORT_TUPLE_COST: float | None = 0.01
 _DIM_FIELD = {"priority": "priority_id", "category": "category_id",
               "organisation": "organisation_id", "plan": "plan_id", "tier": "tier",
               "agent": "assignee_id", "team": "team_id", "channel": "channel"}
@@ -159,14 +162,81 @@ def category_and_below(category_id: int) -> list[int]:
     return sorted(ids)
 
 
-def _key(group: str, zone: ZoneInfo, column: str = "created_at") -> Any:
+class _PeriodIndex(Func):
+    """`width_bucket(instant, ARRAY[period starts])`: the number of the period an instant
+    falls in, 1 for the first (PostgreSQL; a binary search over fixed-width values)."""
+
+    function = "width_bucket"
+    template = "%(function)s(%(expressions)s::timestamptz[])"
+    output_field = IntegerField()
+
+
+MAX_PERIOD_STARTS = 1000  # a longer array of boundaries: truncate in the time zone instead
+
+
+@dataclass(frozen=True)
+class _Key:
+    """A group's key in SQL, and how to read its values back (dates for periods)."""
+
+    expression: Any
+    starts: tuple[date, ...] = ()  # when `expression` is a _PeriodIndex: period n's start
+
+    def read(self, value: Any) -> Any:
+        if self.starts:
+            return None if value is None else self.starts[value - 1]
+        return _as_date(value)
+
+
+def _key(group: str, filters: Filters, column: str = "created_at") -> _Key:
+    """The key of `group` for rows in the filters' period.
+
+    A period (the instant `column` truncated to its day, week or month in the filters'
+    time zone) is, on PostgreSQL, the number of the period the instant falls in among
+    the local midnights that start the periods (`_PeriodIndex`): the same grouping as
+    converting every row's instant to local time and truncating it, at a fraction of the
+    cost (docs/PERFORMANCE.md, "Reports"). Where a clock change skips or repeats one of
+    those midnights (a zone that changes at midnight), local dates are no plain ranges
+    of instants and the rows are truncated one by one, as on SQLite.
+    """
+    if group not in PERIODS:
+        return _Key(F(_DIM_FIELD[group]))
+    tz = filters.tz
+    if connection.vendor == "postgresql":
+        starts = _period_starts(group, filters.start, filters.end)
+        midnights = [_midnight(day, tz) for day in starts]
+        if len(starts) <= MAX_PERIOD_STARTS and None not in midnights:
+            return _Key(_PeriodIndex(F(column), Value(midnights)), tuple(starts))
     if group == "month":
-        return TruncMonth(column, tzinfo=zone)
+        return _Key(TruncMonth(column, tzinfo=tz))
     if group == "week":
-        return TruncWeek(column, tzinfo=zone)
-    if group == "day":
-        return TruncDate(column, tzinfo=zone)
-    return F(_DIM_FIELD[group])
+        return _Key(TruncWeek(column, tzinfo=tz))
+    return _Key(TruncDate(column, tzinfo=tz))
+
+
+def _period_starts(granularity: str, start: date, end: date) -> list[date]:
+    """The first day of every period from the one holding `start` to the one holding `end`."""
+    if granularity == "month":
+        day = start.replace(day=1)
+    elif granularity == "week":
+        day = start - timedelta(days=start.weekday())
+    else:
+        day = start
+    starts: list[date] = []
+    while day <= end and len(starts) <= MAX_PERIOD_STARTS:
+        starts.append(day)
+        day = period_end(granularity, day) + timedelta(days=1)
+    return starts
+
+
+def _midnight(day: date, tz: ZoneInfo) -> datetime | None:
+    """The instant `day` begins in `tz`; None if a clock change skips or repeats its midnight."""
+    local = datetime.combine(day, time())
+    instant = local.replace(tzinfo=tz)
+    if instant.replace(fold=1).utcoffset() != instant.utcoffset():
+        return None  # repeated
+    if instant.astimezone(ZoneInfo("UTC")).astimezone(tz).replace(tzinfo=None) != local:
+        return None  # skipped
+    return instant
 
 
 def _as_date(value: Any) -> Any:
@@ -283,6 +353,30 @@ def _hashed() -> Iterator[None]:
             cursor.execute("SET LOCAL enable_sort = on")
 
 
+@contextmanager
+def _sorted_in_parallel() -> Iterator[None]:
+    """Sort a grouped percentile query's rows in parallel workers (PostgreSQL; inside `_tuned`).
+
+    Percentiles are ordered-set aggregates: PostgreSQL computes them in one process, over
+    rows sorted by the group. The sort before them can be split between parallel workers
+    and merged (Gather Merge), but the planner prices handing a million rows from the
+    workers to the leader (`parallel_tuple_cost`, 0.1 each) above sorting them alone, so
+    it never does. A report is one person's request: for this query only, the price of a
+    handed row is `PARALLEL_SORT_TUPLE_COST`, and the sort runs on every core
+    (docs/PERFORMANCE.md, "Reports").
+    """
+    if connection.vendor != "postgresql" or PARALLEL_SORT_TUPLE_COST is None:
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL parallel_tuple_cost = %s", [PARALLEL_SORT_TUPLE_COST])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL parallel_tuple_cost TO DEFAULT")
+
+
 def _sla_row(key: Any, label: str, values: dict[str, Any]) -> SlaRow:
     row = SlaRow(key=key, label=label, tickets=values["tickets"] or 0,
                  paused_customer=values["paused_customer"] or 0,
@@ -301,17 +395,20 @@ def _sla_row(key: Any, label: str, values: dict[str, Any]) -> SlaRow:
 def sla_table(filters: Filters, group: str, *, now: datetime, times: bool = True) -> list[SlaRow]:
     """One row per value of `group` (a period or a dimension), in the group's order.
 
-    Two queries: the counts (a hash aggregate, parallel on PostgreSQL) and, when
-    `times`, the percentiles (ordered-set aggregates sort, so they run apart).
+    Two queries: the counts (a hash aggregate, split between parallel workers on
+    PostgreSQL) and, when `times`, the percentiles (ordered-set aggregates, over rows
+    sorted by the group in parallel workers: `_sorted_in_parallel`).
     """
-    grouped = filters.measures().values(key=_key(group, filters.tz))
+    key = _key(group, filters)
+    grouped = filters.measures().values(key=key.expression)
     with _tuned():
         with _hashed():
             values: dict[Any, dict[str, Any]] = {
-                _as_date(v["key"]): dict(v) for v in grouped.annotate(**_count_aggregates(now))}
+                key.read(v["key"]): dict(v) for v in grouped.annotate(**_count_aggregates(now))}
         if times and values:
-            for v in grouped.annotate(**_time_aggregates()):
-                values[_as_date(v["key"])].update(v)
+            with _sorted_in_parallel():
+                for v in grouped.annotate(**_time_aggregates()):
+                    values[key.read(v["key"])].update(v)
     names = labels(group, values)
     table = [_sla_row(k, names.get(k, str(k)), v) for k, v in values.items()]
     _sort(group, table, names)
@@ -364,17 +461,17 @@ def sla_report(filters: Filters, group: str, *, now: datetime, trend: str,
         if spec is not None:
             kpi_aggs[f"k{kpi.pk}_num"], kpi_aggs[f"k{kpi.pk}_den"] = spec
     counted = {**_count_aggregates(now), **kpi_aggs}
+    keys = {"g": _key(group, filters), "t": _key(trend, filters), "p": _key("priority", filters)}
     with _tuned():
         with _hashed():
             combos: list[dict[str, Any]] = [dict(c) for c in filters.measures().values(
-                g=_key(group, filters.tz), t=_key(trend, filters.tz), p=F("priority_id"))
-                .annotate(**counted)]
+                **{axis: key.expression for axis, key in keys.items()}).annotate(**counted)]
         times, total_times = _percentiles(filters, group) if combos else ({}, {})
     sums: dict[str, dict[Any, dict[str, Any]]] = {"g": {}, "t": {}, "p": {}}
     total: dict[str, Any] = dict.fromkeys(counted, 0)
     for combo in combos:
         for axis, by in sums.items():
-            row = by.setdefault(_as_date(combo[axis]), dict.fromkeys(counted, 0))
+            row = by.setdefault(keys[axis].read(combo[axis]), dict.fromkeys(counted, 0))
             for name in counted:
                 row[name] += combo[name] or 0
         for name in counted:
@@ -399,11 +496,12 @@ def _table(group: str, values: dict[Any, dict[str, Any]]) -> list[SlaRow]:
 def _percentiles(filters: Filters, group: str) -> tuple[dict[Any, dict[str, Any]],
                                                         dict[str, Any]]:
     """({group key: percentiles}, percentiles of the whole set)."""
-    grouped = (filters.measures().values(key=_key(group, filters.tz))
+    key = _key(group, filters)
+    grouped = (filters.measures().values(key=key.expression)
                .annotate(n=Count("pk"), **_time_aggregates()))
     sql, params = grouped.query.sql_with_params()
     if connection.vendor == "postgresql" and sql.endswith(" GROUP BY 1"):
-        with connection.cursor() as cursor:
+        with _sorted_in_parallel(), connection.cursor() as cursor:
             cursor.execute(sql.removesuffix(" GROUP BY 1") + " GROUP BY ROLLUP(1)", params)
             columns = [c.name for c in cursor.description]
             rows = [dict(zip(columns, r, strict=True)) for r in cursor.fetchall()]
@@ -412,8 +510,8 @@ def _percentiles(filters: Filters, group: str) -> tuple[dict[Any, dict[str, Any]
         # the same set of tickets, and then the same figures).
         total = max((r for r in rows if r["key"] is None), key=lambda r: r["n"])
         rows.remove(total)
-        return {_as_date(r["key"]): r for r in rows}, total
-    return ({_as_date(v["key"]): dict(v) for v in grouped},
+        return {key.read(r["key"]): r for r in rows}, total
+    return ({key.read(v["key"]): dict(v) for v in grouped},
             filters.measures().aggregate(**_time_aggregates()))
 
 
@@ -553,17 +651,21 @@ def _satisfaction_aggregates() -> dict[str, Any]:
 
 
 def satisfaction_table(filters: Filters, group: str) -> list[SatisfactionRow]:
-    key = (_key(group, filters.tz, "resolved_at") if group in PERIODS
-           else F(_SURVEY_FIELD[group]))
-    qs = (filters.surveys().values(key=key).annotate(**_satisfaction_aggregates())
-          .order_by("key"))
+    key = (_key(group, filters, "resolved_at") if group in PERIODS
+           else _Key(F(_SURVEY_FIELD[group])))
+    # No ORDER BY: sorting 700,000 rows to group them costs more than hashing them into a
+    # few groups and sorting those here.
+    qs = (filters.surveys().values(key=key.expression).annotate(**_satisfaction_aggregates())
+          .order_by())
     with _tuned(), _hashed():
-        rows: list[tuple[Any, Any]] = [(_as_date(v["key"]), v) for v in qs]
+        rows: list[tuple[Any, Any]] = [(key.read(v["key"]), v) for v in qs]
     names = labels(group, [k for k, _v in rows])
     table = [SatisfactionRow(key=k, label=names.get(k, str(k)), asked=v["asked"],
                              positive=v["positive"], neutral=v["neutral"],
                              negative=v["negative"]) for k, v in rows]
-    if group not in PERIODS:
+    if group in PERIODS:
+        table.sort(key=lambda r: r.key)
+    else:
         table.sort(key=lambda r: (r.key is None, r.label))
     return table
 

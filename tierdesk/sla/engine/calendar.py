@@ -54,6 +54,9 @@ HORIZON_BLOCKS = 31  # > 30 years
 # Blocks must stay inside what datetime and the tz database can express.
 _MIN_US = (datetime(2, 1, 1) - datetime(1970, 1, 1)) // MICROSECOND
 _MAX_US = (datetime(9998, 12, 31) - datetime(1970, 1, 1)) // MICROSECOND
+# The blocks that can be built: k * BLOCK_US >= _MIN_US and (k + 1) * BLOCK_US <= _MAX_US.
+FIRST_BLOCK = -(-_MIN_US // BLOCK_US)
+LAST_BLOCK = _MAX_US // BLOCK_US - 1
 # Day hours are cached for the day-based targets; about 40 years of dates.
 _DAYS_CACHED = 16_384
 _ONE_DAY = timedelta(days=1)
@@ -69,7 +72,7 @@ _Block = tuple[list[int], list[int], list[int], int, list[int | None], list[int]
 # and an answer reached at running total g in interval j is base[j] + g (a
 # datetime in the calendar's zone; None where that interval's offset is not steady).
 _FastBlock = tuple[list[timedelta], list[timedelta], list[timedelta], timedelta, list[datetime | None]]
-_BLOCK_DAYS = BLOCK_S // DAY_S
+BLOCK_DAYS = BLOCK_S // DAY_S
 _ZERO = timedelta(0)
 
 
@@ -183,7 +186,7 @@ class Calendar:
         except TypeError:
             since = None
         if type(since) is timedelta and type(delta) is timedelta and delta > _ZERO:
-            k = since.days // _BLOCK_DAYS
+            k = since.days // BLOCK_DAYS
             starts, shift, cum, total, base = self._fast.get(k) or self._fast_block(k)
             i = bisect_right(starts, since) - 1
             if i < 0:
@@ -224,8 +227,8 @@ class Calendar:
         except TypeError:
             s = e = None
         if type(s) is timedelta and type(e) is timedelta and s <= e:
-            k = s.days // _BLOCK_DAYS
-            if e.days // _BLOCK_DAYS == k:
+            k = s.days // BLOCK_DAYS
+            if e.days // BLOCK_DAYS == k:
                 starts, shift, cum, _, _ = self._fast.get(k) or self._fast_block(k)
                 j = bisect_right(starts, e) - 1
                 if j < 0:
@@ -362,7 +365,7 @@ class Calendar:
         """``from_us(add_us(since // µs, delta // µs))`` for timedeltas since the epoch:
         add()'s fast path, for evaluate()'s due instants."""
         if delta > _ZERO:
-            k = since.days // _BLOCK_DAYS
+            k = since.days // BLOCK_DAYS
             starts, shift, cum, total, base = self._fast.get(k) or self._fast_block(k)
             i = bisect_right(starts, since) - 1
             if i < 0:
@@ -377,6 +380,36 @@ class Calendar:
                 if wall is not None:
                     return wall + goal
         return self.instant_after_us(since // MICROSECOND, delta // MICROSECOND)
+
+    def breach_instant(self, since: timedelta, delta: timedelta) -> datetime:
+        """``from_us(next_open_us(add_us(since // µs, delta // µs)))`` for timedeltas since
+        the epoch: where elapsed starts to exceed ``delta``, for evaluate()'s breaches.
+
+        add()'s fast path finds the interval j where delta is reached; short of its end
+        that instant is open, and at its end the next open instant is the start of
+        interval j + 1, which is ``base[j + 1] + cum[j]``.
+        """
+        if delta > _ZERO:
+            k = since.days // BLOCK_DAYS
+            starts, shift, cum, total, base = self._fast.get(k) or self._fast_block(k)
+            i = bisect_right(starts, since) - 1
+            if i < 0:
+                goal = delta
+            else:
+                position = shift[i] + since
+                before = cum[i]
+                goal = delta + (before if position > before else position)
+            if goal <= total:
+                j = bisect_left(cum, goal)
+                if goal < cum[j]:
+                    wall = base[j]
+                    if wall is not None:
+                        return wall + goal
+                elif j + 1 < len(cum):
+                    wall = base[j + 1]
+                    if wall is not None:
+                        return wall + goal
+        return self.from_us(self.next_open_us(self.add_us(since // MICROSECOND, delta // MICROSECOND)))
 
     def next_open_us(self, t: int) -> int:
         """The earliest open µs at or after t."""

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any, Literal, NamedTuple
 
-from .calendar import BLOCK_US
+from .calendar import BLOCK_DAYS, FIRST_BLOCK, LAST_BLOCK
 from .instants import EPOCH, MICROSECOND, to_us
-from .policy import DONE_STATUSES, STATUSES, Policy
+from .policy import COUNTING, DONE, DONE_STATUSES, PAUSED, STATUSES, Policy
 
 State = Literal["running", "paused", "met", "breached"]
 EVENT_TYPES = ("created", "status", "priority", "first_response", "resolution_plan")
@@ -336,88 +336,102 @@ def _evaluate_fast(
     """``states_of(policy, replay(policy, events, now))`` in one pass, or None if the
     timeline or now is not valid (the caller then runs the general replay, which raises).
 
-    The same algorithm as :func:`replay` (see there), fused with the event checks
-    and the placing of instants on the calendar's running total of open time:
+    The same clocks as :func:`replay` (see there), kept another way, on timedeltas
+    since the epoch (no conversion to µs and back on the common path):
 
-    - an event is checked and converted to µs as it is reached, and placed on
-      the running total only if it ends a run (most status changes do not);
-    - the instants at which clocks stop are the events' own ``at``: met_at is
-      that datetime moved to the calendar's zone (what ``from_us`` gives, and
-      cheaper), and a due instant in an interval of one UTC offset is built
-      from that offset without a search.
+    - one counter, ``counted``, holds the business time that passed while the
+      ticket was in a counting status (not a pause status, not resolved/closed);
+      a running clock's elapsed is ``counted - origin[c]``, a stopped clock's is
+      frozen when it stops, and a reopened resolution clock gets a new origin. So
+      a run adds to one counter, whatever the number of clocks;
+    - an event is placed on the calendar's running total of open time (a bisect)
+      only when counting stops or starts there, or when a clock stops or the
+      priority changes while counting; events in a pause status or while
+      resolved cost a few comparisons;
+    - ``soonest`` is the counter's value past which some running clock breaches;
+      only a run that takes the counter past it looks at the clocks one by one,
+      and the breach instant is found as the general replay finds it
+      (``next_open(add(start of the run, target - elapsed then))``);
+    - met_at is the stopping event's own ``at`` moved to the calendar's zone (what
+      ``from_us`` gives), and due and breach instants in an interval of one UTC
+      offset are built from that offset (Calendar.instant_after, breach_instant).
 
     tests/sla_engine/test_sla_evaluate_properties.py checks it against the
     general replay (the naive reference checks both).
     """
-    epoch, unit, statuses, done_statuses = EPOCH, MICROSECOND, STATUSES, DONE_STATUSES
+    epoch = EPOCH
     try:
-        now_us = (now - epoch) // unit
+        now_t = now - epoch
         first = events[0]
         at = first["at"]
         priority = first["priority"]
         if first["type"] != "created" or type(priority) is not str:
             return None
-        created_us = (at - epoch) // unit
+        created = at - epoch
     except (KeyError, TypeError, IndexError, AttributeError):
         return None
-    if now_us < created_us:
+    if type(now_t) is not timedelta or type(created) is not timedelta or now_t < created:
         return None
+    k = created.days // BLOCK_DAYS
+    if k < FIRST_BLOCK or now_t.days // BLOCK_DAYS > LAST_BLOCK:
+        return None  # the general replay says which instant is out of range
 
     calendar = policy.calendar
-    blocks, block_of = calendar._blocks, calendar._block
-    k = created_us // BLOCK_US
-    starts, ends, cum, total = (blocks.get(k) or block_of(k))[:4]
-    next_block = (k + 1) * BLOCK_US
-    base = 0  # open time of the blocks passed since created's
-    i = bisect_right(starts, created_us) - 1
-    mark = 0 if i < 0 else cum[i] if created_us >= ends[i] else cum[i] - (ends[i] - created_us)
-
-    pauses = policy.pause_statuses
-    names = policy.clock_names
+    fast, fast_block = calendar._fast, calendar._fast_block
+    starts, shift, cum, total = (fast.get(k) or fast_block(k))[:4]
+    next_block = timedelta(days=(k + 1) * BLOCK_DAYS)
+    kinds, index_of, names = policy.status_kinds, policy.clock_index, policy.clock_names
     n = len(names)
-    elapsed = [0] * n
-    stopped_at: list[int | None] = [None] * n
-    stopped_dt: list[datetime | None] = [None] * n
-    breached_at: list[int | None] = [None] * n
-    breached_dt: list[datetime | None] = [None] * n
-    resolution = names.index("resolution") if "resolution" in names else -1
-    running = list(range(n))
     status = "new"
-    limits = policy.limits_us(priority, created_us)
+    kind_now = kinds[status]
+    # The running total of open time at the start of the current counting run
+    # (relative to block k's start), and that instant.
+    mark = since = _ZERO
+    if kind_now == COUNTING:
+        i = bisect_right(starts, created) - 1
+        if i >= 0:
+            mark = shift[i] + created
+            before = cum[i]
+            if mark > before:
+                mark = before
+        since = created
+    counted = _ZERO
+    origin = [_ZERO] * n
+    frozen = [_ZERO] * n
+    stopped: list[timedelta | None] = [None] * n
+    stopped_dt: list[datetime | None] = [None] * n
+    breached: list[datetime | timedelta | None] = [None] * n
+    breached_dt: list[datetime | None] = [None] * n
+    running = list(range(n))
+    resolution = index_of.get("resolution", -1)
+    limits = policy.limits_td(priority, created)
     limits_of = {priority: limits}
-    since = previous = created_us
+    soonest = _soonest(running, origin, limits, breached)
+    previous = created
     value: Any = ""
-    last = len(events)
-    index = 1
-    while True:
-        # The next event, checked as _parse_events() does; index == last is now.
-        stopping = -1
-        if index < last:
-            event = events[index]
-            try:
-                at, kind = event["at"], event["type"]
-                t = (at - epoch) // unit
-            except (KeyError, TypeError, AttributeError):
-                return None
-            if t < previous or t > now_us:
+    new = kind_now
+    c = -1
+    rest = iter(events)
+    next(rest)
+    try:
+        for event in rest:
+            at, kind = event["at"], event["type"]
+            t = at - epoch
+            if type(t) is not timedelta or t < previous or t > now_t:
                 return None
             previous = t
+            # Checked as _parse_events() does; skip what changes no clock.
             if kind == "status":
                 value = event.get("status")
-                if value not in statuses:
-                    return None
-                if value == status:
-                    index += 1
-                    continue
-                was_done, is_done = status in done_statuses, value in done_statuses
-                if was_done == is_done and status not in pauses and value not in pauses:
+                new = kinds.get(value, -1)
+                if new == kind_now:
                     status = value
-                    index += 1
                     continue
+                if new < 0:
+                    return None
             elif kind == "first_response" or kind == "resolution_plan":
-                stopping = names.index(kind) if kind in names else -1
-                if stopping < 0 or stopped_at[stopping] is not None:
-                    index += 1
+                c = index_of.get(kind, -1)
+                if c < 0 or stopped[c] is not None:
                     continue
             elif kind == "priority":
                 value = event.get("priority")
@@ -425,84 +439,141 @@ def _evaluate_fast(
                     return None
             else:
                 return None  # unknown, or a second "created"
-        else:
-            t, kind = now_us, ""
 
-        # Place t on the running total, and end the current run at t, under status.
-        while t >= next_block:
-            base += total
+            if kind_now == COUNTING or (new == COUNTING and kind == "status"):
+                # Place t on the running total; end the counting run there.
+                while t >= next_block:
+                    mark -= total
+                    k += 1
+                    next_block += _BLOCK
+                    starts, shift, cum, total = (fast.get(k) or fast_block(k))[:4]
+                i = bisect_right(starts, t) - 1
+                if i < 0:
+                    position = _ZERO
+                else:
+                    position = shift[i] + t
+                    before = cum[i]
+                    if position > before:
+                        position = before
+                if kind_now == COUNTING:
+                    more = counted + (position - mark)
+                    if more > soonest:
+                        for b in running:
+                            limit = limits[b]
+                            if limit is not None and breached[b] is None and more - origin[b] > limit:
+                                breached[b] = calendar.breach_instant(since, limit - (counted - origin[b]))
+                        soonest = _soonest(running, origin, limits, breached)
+                    counted = more
+                mark, since = position, t
+
+            if kind == "status":
+                if new == DONE:  # entered resolved/closed: every clock stops
+                    for b in running:
+                        frozen[b] = counted - origin[b]
+                        stopped[b] = t
+                        stopped_dt[b] = at
+                    running = []
+                    soonest = _NEVER
+                elif kind_now == DONE and resolution >= 0:  # reopened
+                    origin[resolution] = counted - frozen[resolution]
+                    stopped[resolution] = stopped_dt[resolution] = None
+                    running = [resolution]
+                    soonest = _soonest(running, origin, limits, breached)
+                status = value
+                kind_now = new
+            elif kind == "priority":
+                priority = value
+                limits = limits_of.get(priority) or limits_of.setdefault(
+                    priority, policy.limits_td(priority, created))
+                for b in range(n):
+                    limit = limits[b]
+                    if limit is not None and breached[b] is None and (
+                        frozen[b] if stopped[b] is not None else counted - origin[b]
+                    ) > limit:
+                        breached[b] = t
+                        breached_dt[b] = at
+                soonest = _soonest(running, origin, limits, breached)
+            else:
+                frozen[c] = counted - origin[c]
+                stopped[c] = t
+                stopped_dt[c] = at
+                running.remove(c)
+                soonest = _soonest(running, origin, limits, breached)
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+    if kind_now == COUNTING:
+        # The last run ends at now.
+        while now_t >= next_block:
+            mark -= total
             k += 1
-            next_block += BLOCK_US
-            starts, ends, cum, total = (blocks.get(k) or block_of(k))[:4]
-        i = bisect_right(starts, t) - 1
-        position = base + (0 if i < 0 else cum[i] if t >= ends[i] else cum[i] - (ends[i] - t))
-        business = position - mark
-        if business and running and status not in pauses:
-            for c in running:
-                spent, limit = elapsed[c], limits[c]
-                if limit is not None and spent + business > limit and breached_at[c] is None:
-                    breached_at[c] = calendar.next_open_us(calendar.add_us(since, limit - spent))
-                elapsed[c] = spent + business
-        since, mark = t, position
-        if index >= last:
-            break
-        index += 1
-
-        if kind == "status":
-            if is_done and not was_done:
-                for c in running:
-                    stopped_at[c] = t
-                    stopped_dt[c] = at
-                running = []
-            elif was_done and not is_done and resolution >= 0:
-                stopped_at[resolution] = stopped_dt[resolution] = None
-                running = [resolution]
-            status = value
-        elif kind == "priority":
-            priority = value
-            limits = limits_of.get(priority) or limits_of.setdefault(
-                priority, policy.limits_us(priority, created_us))
-            for c in range(n):
-                limit = limits[c]
-                if limit is not None and elapsed[c] > limit and breached_at[c] is None:
-                    breached_at[c] = t
-                    breached_dt[c] = at
+            next_block += _BLOCK
+            starts, shift, cum, total = (fast.get(k) or fast_block(k))[:4]
+        i = bisect_right(starts, now_t) - 1
+        if i < 0:
+            position = _ZERO
         else:
-            stopped_at[stopping] = t
-            stopped_dt[stopping] = at
-            running.remove(stopping)
+            position = shift[i] + now_t
+            before = cum[i]
+            if position > before:
+                position = before
+        more = counted + (position - mark)
+        if more > soonest:
+            for b in running:
+                limit = limits[b]
+                if limit is not None and breached[b] is None and more - origin[b] > limit:
+                    breached[b] = calendar.breach_instant(since, limit - (counted - origin[b]))
+        counted = more
 
     # states_of(), with the event instants at hand.
     zone = calendar.zone
-    paused = status in pauses
+    paused = kind_now == PAUSED
     states = {}
-    for c, limit in enumerate(limits):
+    for b, limit in enumerate(limits):
         if limit is None:
             continue
-        spent, stop, breach = elapsed[c], stopped_at[c], breached_at[c]
-        due = met_at = breached = None
+        stop, breach = stopped[b], breached[b]
+        spent = counted - origin[b] if stop is None else frozen[b]
+        due = met_at = None
         if breach is not None:
             state: State = "breached"
+            if type(breach) is timedelta:  # a priority change's instant
+                breach = _in_zone(breached_dt[b], breach, calendar, zone)
         elif stop is not None:
             state = "met"
         elif paused:
             state = "paused"
         else:
             state = "running"
-            due = calendar.instant_after_us(now_us, limit - spent)
+            due = calendar.instant_after(now_t, limit - spent)
         if stop is not None:
-            met_at = _in_zone(stopped_dt[c], stop, calendar, zone)
-        if breach is not None:
-            breached = _in_zone(breached_dt[c], breach, calendar, zone)
-        states[names[c]] = _target_state(state, unit * spent, due, met_at, unit * limit, breached)
+            met_at = _in_zone(stopped_dt[b], stop, calendar, zone)
+        states[names[b]] = _target_state(state, spent, due, met_at, limit, breach)  # type: ignore[arg-type]
     return states
 
 
-def _in_zone(at: datetime | None, t: int, calendar: Any, zone: Any) -> datetime:
-    """The instant t (µs) in the calendar's zone; ``at`` is it as given, if at hand."""
+_ZERO = timedelta(0)
+_NEVER = timedelta.max
+_BLOCK = timedelta(days=BLOCK_DAYS)
+
+
+def _soonest(running: list[int], origin: list[timedelta], limits: tuple[timedelta | None, ...],
+             breached: list[Any]) -> timedelta:
+    """The counter's value past which a running clock not yet breached breaches."""
+    soonest = _NEVER
+    for c in running:
+        limit = limits[c]
+        if limit is not None and breached[c] is None and origin[c] + limit < soonest:
+            soonest = origin[c] + limit
+    return soonest
+
+
+def _in_zone(at: datetime | None, t: timedelta, calendar: Any, zone: Any) -> datetime:
+    """The instant t (a timedelta since the epoch) in the calendar's zone; ``at`` is it
+    as given, if at hand."""
     if at is not None and type(at) is datetime:
         return at.astimezone(zone)
-    return calendar.from_us(t)
+    return calendar.from_us(t // MICROSECOND)
 
 
 def instant_at(

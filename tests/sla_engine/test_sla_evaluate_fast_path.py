@@ -107,6 +107,19 @@ def test_the_fast_pass_is_the_general_replay(case: dict[str, Any]) -> None:
     fast = _outcome(_evaluate_fast, policy, events, now)
     assert fast == general
     assert _outcome(evaluate, policy, events, now) == general
+    # At a due instant the target is reached exactly (nothing left to add) and still
+    # runs; and a microsecond before and after it.
+    if isinstance(general, dict):
+        for name, (state, *_rest) in general.items():
+            if state != "running":
+                continue
+            due = _general(policy, events, now)[name].due
+            assert due is not None
+            for moment in (due.astimezone(UTC) - MICROSECOND, due, due.astimezone(UTC) + MICROSECOND):
+                later = moment.astimezone(UTC).astimezone(now.tzinfo)
+                if later.astimezone(UTC) >= now.astimezone(UTC):
+                    fast = _outcome(_evaluate_fast, policy, events, later)
+                    assert fast == _outcome(_general, policy, events, later)
 
 
 def test_instants_past_what_the_engine_covers_raise_as_the_general_replay_does() -> None:

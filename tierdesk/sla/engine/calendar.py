@@ -67,11 +67,14 @@ _ONE_DAY = timedelta(days=1)
 # the block and merged where they touch.
 _Block = tuple[list[int], list[int], list[int], int, list[int | None], list[int], list[int]]
 # The same block as timedeltas since the epoch, for add() and elapsed() on
-# datetimes (see _fast_block): (starts, shift, cum, total, base); inside
+# datetimes (see _fast_block): (starts, shift, cum, total, base, end); inside
 # interval i an instant's running total is shift[i] + instant (at most cum[i]),
 # and an answer reached at running total g in interval j is base[j] + g (a
-# datetime in the calendar's zone; None where that interval's offset is not steady).
-_FastBlock = tuple[list[timedelta], list[timedelta], list[timedelta], timedelta, list[datetime | None]]
+# datetime in the calendar's zone; None where that interval's offset is not
+# steady); end is where the block ends.
+_FastBlock = tuple[
+    list[timedelta], list[timedelta], list[timedelta], timedelta, list[datetime | None], timedelta
+]
 BLOCK_DAYS = BLOCK_S // DAY_S
 _ZERO = timedelta(0)
 
@@ -187,7 +190,7 @@ class Calendar:
             since = None
         if type(since) is timedelta and type(delta) is timedelta and delta > _ZERO:
             k = since.days // BLOCK_DAYS
-            starts, shift, cum, total, base = self._fast.get(k) or self._fast_block(k)
+            starts, shift, cum, total, base, _ = self._fast.get(k) or self._fast_block(k)
             i = bisect_right(starts, since) - 1
             if i < 0:
                 goal = delta
@@ -229,7 +232,7 @@ class Calendar:
         if type(s) is timedelta and type(e) is timedelta and s <= e:
             k = s.days // BLOCK_DAYS
             if e.days // BLOCK_DAYS == k:
-                starts, shift, cum, _, _ = self._fast.get(k) or self._fast_block(k)
+                starts, shift, cum, _, _, _ = self._fast.get(k) or self._fast_block(k)
                 j = bisect_right(starts, e) - 1
                 if j < 0:
                     return _ZERO
@@ -366,7 +369,7 @@ class Calendar:
         add()'s fast path, for evaluate()'s due instants."""
         if delta > _ZERO:
             k = since.days // BLOCK_DAYS
-            starts, shift, cum, total, base = self._fast.get(k) or self._fast_block(k)
+            starts, shift, cum, total, base, _ = self._fast.get(k) or self._fast_block(k)
             i = bisect_right(starts, since) - 1
             if i < 0:
                 goal = delta
@@ -391,7 +394,7 @@ class Calendar:
         """
         if delta > _ZERO:
             k = since.days // BLOCK_DAYS
-            starts, shift, cum, total, base = self._fast.get(k) or self._fast_block(k)
+            starts, shift, cum, total, base, _ = self._fast.get(k) or self._fast_block(k)
             i = bisect_right(starts, since) - 1
             if i < 0:
                 goal = delta
@@ -556,6 +559,7 @@ class Calendar:
                 unit * total,
                 [None if offset is None else wall_epoch + unit * (y - c + offset)
                  for y, c, offset in zip(ends, cum, offsets, strict=True)],
+                unit * ((k + 1) * BLOCK_US),
             )
         return fast
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,7 +11,7 @@ from typing import Any, Literal, NamedTuple
 
 from .calendar import BLOCK_DAYS, FIRST_BLOCK, LAST_BLOCK
 from .instants import EPOCH, MICROSECOND, to_us
-from .policy import COUNTING, DONE, DONE_STATUSES, PAUSED, STATUSES, Policy
+from .policy import COUNTING, DONE, DONE_STATUSES, STATUSES, Policy
 
 State = Literal["running", "paused", "met", "breached"]
 EVENT_TYPES = ("created", "status", "priority", "first_response", "resolution_plan")
@@ -343,21 +343,23 @@ def _evaluate_fast(
       ticket was in a counting status (not a pause status, not resolved/closed);
       a running clock's elapsed is ``counted - origin[c]``, a stopped clock's is
       frozen when it stops, and a reopened resolution clock gets a new origin. So
-      a run adds to one counter, whatever the number of clocks;
-    - an event is placed on the calendar's running total of open time (a bisect)
-      only when counting stops or starts there, or when a clock stops or the
-      priority changes while counting; events in a pause status or while
-      resolved cost a few comparisons;
-    - ``soonest`` is the counter's value past which some running clock breaches;
-      only a run that takes the counter past it looks at the clocks one by one,
-      and the breach instant is found as the general replay finds it
+      a run adds to one counter, whatever the number of clocks. While counting,
+      ``counted`` is the calendar's running total of open time less ``lag``
+      (fixed when counting starts), so an instant's counter is one subtraction
+      once it is placed on the running total;
+    - an event is placed on the running total (a bisect) only when counting
+      stops or starts there, or when a clock stops or the priority changes while
+      counting; events in a pause status or while resolved cost a few comparisons;
+    - ``soonest`` is at most the counter's value past which some running clock
+      breaches; only a run that takes the counter past it looks at the clocks one
+      by one, and the breach instant is found as the general replay finds it
       (``next_open(add(start of the run, target - elapsed then))``);
     - met_at is the stopping event's own ``at`` moved to the calendar's zone (what
       ``from_us`` gives), and due and breach instants in an interval of one UTC
-      offset are built from that offset (Calendar.instant_after, breach_instant).
+      offset are built from that offset (as Calendar.add and breach_instant do).
 
-    tests/sla_engine/test_sla_evaluate_properties.py checks it against the
-    general replay (the naive reference checks both).
+    tests/sla_engine/test_sla_evaluate_properties.py and test_sla_evaluate_fast_path.py
+    check it against the general replay (the naive reference checks both).
     """
     epoch = EPOCH
     try:
@@ -378,24 +380,20 @@ def _evaluate_fast(
 
     calendar = policy.calendar
     fast, fast_block = calendar._fast, calendar._fast_block
-    starts, shift, cum, total = (fast.get(k) or fast_block(k))[:4]
-    next_block = timedelta(days=(k + 1) * BLOCK_DAYS)
+    starts, shift, cum, total, base, next_block = fast.get(k) or fast_block(k)
     kinds, index_of, names = policy.status_kinds, policy.clock_index, policy.clock_names
     n = len(names)
     status = "new"
     kind_now = kinds[status]
-    # The running total of open time at the start of the current counting run
-    # (relative to block k's start), and that instant.
-    mark = since = _ZERO
+    counted = lag = position = _ZERO
+    since = created
     if kind_now == COUNTING:
         i = bisect_right(starts, created) - 1
         if i >= 0:
-            mark = shift[i] + created
+            lag = shift[i] + created
             before = cum[i]
-            if mark > before:
-                mark = before
-        since = created
-    counted = _ZERO
+            if lag > before:
+                lag = before
     origin = [_ZERO] * n
     frozen = [_ZERO] * n
     stopped: list[timedelta | None] = [None] * n
@@ -440,31 +438,39 @@ def _evaluate_fast(
             else:
                 return None  # unknown, or a second "created"
 
-            if kind_now == COUNTING or (new == COUNTING and kind == "status"):
-                # Place t on the running total; end the counting run there.
+            if kind_now == COUNTING:
+                # Place t on the running total: the counter at t.
                 while t >= next_block:
-                    mark -= total
+                    lag -= total
                     k += 1
-                    next_block += _BLOCK
-                    starts, shift, cum, total = (fast.get(k) or fast_block(k))[:4]
+                    starts, shift, cum, total, base, next_block = fast.get(k) or fast_block(k)
                 i = bisect_right(starts, t) - 1
                 if i < 0:
-                    position = _ZERO
+                    more = -lag
                 else:
                     position = shift[i] + t
                     before = cum[i]
-                    if position > before:
-                        position = before
-                if kind_now == COUNTING:
-                    more = counted + (position - mark)
-                    if more > soonest:
-                        for b in running:
-                            limit = limits[b]
-                            if limit is not None and breached[b] is None and more - origin[b] > limit:
-                                breached[b] = calendar.breach_instant(since, limit - (counted - origin[b]))
-                        soonest = _soonest(running, origin, limits, breached)
-                    counted = more
-                mark, since = position, t
+                    more = (before if position > before else position) - lag
+                if more > soonest:
+                    for b in running:
+                        limit = limits[b]
+                        if limit is not None and breached[b] is None and more - origin[b] > limit:
+                            breached[b] = calendar.breach_instant(since, limit - (counted - origin[b]))
+                    soonest = _soonest(running, origin, limits, breached)
+                counted, since = more, t
+            elif new == COUNTING and kind == "status":
+                # Counting starts at t.
+                while t >= next_block:
+                    k += 1
+                    starts, shift, cum, total, base, next_block = fast.get(k) or fast_block(k)
+                i = bisect_right(starts, t) - 1
+                if i < 0:
+                    lag = -counted
+                else:
+                    position = shift[i] + t
+                    before = cum[i]
+                    lag = (before if position > before else position) - counted
+                since = t
 
             if kind == "status":
                 if new == DONE:  # entered resolved/closed: every clock stops
@@ -473,7 +479,6 @@ def _evaluate_fast(
                         stopped[b] = t
                         stopped_dt[b] = at
                     running = []
-                    soonest = _NEVER
                 elif kind_now == DONE and resolution >= 0:  # reopened
                     origin[resolution] = counted - frozen[resolution]
                     stopped[resolution] = stopped_dt[resolution] = None
@@ -494,21 +499,22 @@ def _evaluate_fast(
                         breached_dt[b] = at
                 soonest = _soonest(running, origin, limits, breached)
             else:
+                # A clock stops: soonest may stay lower than it need be (a run past
+                # it then only looks at the clocks again).
                 frozen[c] = counted - origin[c]
                 stopped[c] = t
                 stopped_dt[c] = at
                 running.remove(c)
-                soonest = _soonest(running, origin, limits, breached)
     except (KeyError, TypeError, AttributeError):
         return None
 
-    if kind_now == COUNTING:
+    counting = kind_now == COUNTING
+    if counting:
         # The last run ends at now.
         while now_t >= next_block:
-            mark -= total
+            lag -= total
             k += 1
-            next_block += _BLOCK
-            starts, shift, cum, total = (fast.get(k) or fast_block(k))[:4]
+            starts, shift, cum, total, base, next_block = fast.get(k) or fast_block(k)
         i = bisect_right(starts, now_t) - 1
         if i < 0:
             position = _ZERO
@@ -517,7 +523,7 @@ def _evaluate_fast(
             before = cum[i]
             if position > before:
                 position = before
-        more = counted + (position - mark)
+        more = position - lag
         if more > soonest:
             for b in running:
                 limit = limits[b]
@@ -525,36 +531,47 @@ def _evaluate_fast(
                     breached[b] = calendar.breach_instant(since, limit - (counted - origin[b]))
         counted = more
 
-    # states_of(), with the event instants at hand.
+    # states_of(), with the event instants and now's place on the running total at hand.
     zone = calendar.zone
-    paused = kind_now == PAUSED
     states = {}
     for b, limit in enumerate(limits):
         if limit is None:
             continue
         stop, breach = stopped[b], breached[b]
-        spent = counted - origin[b] if stop is None else frozen[b]
         due = met_at = None
+        if stop is not None:
+            spent = frozen[b]
+            met_at = _in_zone(stopped_dt[b], stop, calendar, zone)
+        else:
+            spent = counted - origin[b]
         if breach is not None:
             state: State = "breached"
             if type(breach) is timedelta:  # a priority change's instant
                 breach = _in_zone(breached_dt[b], breach, calendar, zone)
         elif stop is not None:
             state = "met"
-        elif paused:
+        elif not counting:
             state = "paused"
         else:
             state = "running"
-            due = calendar.instant_after(now_t, limit - spent)
-        if stop is not None:
-            met_at = _in_zone(stopped_dt[b], stop, calendar, zone)
+            # Calendar.add(now, limit - spent), with now already placed (its
+            # fast path: more than nothing to add, the answer in now's block,
+            # in an interval of one offset).
+            remaining = limit - spent
+            if remaining:
+                goal = position + remaining
+                if goal <= total:
+                    wall = base[bisect_left(cum, goal)]
+                    if wall is not None:
+                        due = wall + goal
+            if due is None:
+                due = calendar.instant_after(now_t, remaining)
         states[names[b]] = _target_state(state, spent, due, met_at, limit, breach)  # type: ignore[arg-type]
     return states
 
 
 _ZERO = timedelta(0)
 _NEVER = timedelta.max
-_BLOCK = timedelta(days=BLOCK_DAYS)
 
 
 def _soonest(running: list[int], origin: list[timedelta], limits: tuple[timedelta | None, ...],

@@ -20,7 +20,7 @@ from tierdesk.sla.engine.calendar import BLOCK_US
 from tierdesk.sla.engine.instants import EPOCH, MICROSECOND
 from tierdesk.sla.engine.timeline import _evaluate_fast, replay, states_of
 
-DIFF = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+DIFF = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 STATUSES = ("new", "open", "in_progress", "waiting_customer", "waiting_third_party", "resolved", "closed")
 PRIORITIES = ("high", "mid", "low")
 TARGETS = ("first_response", "resolution_plan", "resolution")

@@ -54,6 +54,9 @@ HORIZON_BLOCKS = 31  # > 30 years
 # Blocks must stay inside what datetime and the tz database can express.
 _MIN_US = (datetime(2, 1, 1) - datetime(1970, 1, 1)) // MICROSECOND
 _MAX_US = (datetime(9998, 12, 31) - datetime(1970, 1, 1)) // MICROSECOND
+# The blocks that can be built: k * BLOCK_US >= _MIN_US and (k + 1) * BLOCK_US <= _MAX_US.
+FIRST_BLOCK = -(-_MIN_US // BLOCK_US)
+LAST_BLOCK = _MAX_US // BLOCK_US - 1
 # Day hours are cached for the day-based targets; about 40 years of dates.
 _DAYS_CACHED = 16_384
 _ONE_DAY = timedelta(days=1)
@@ -63,6 +66,17 @@ _ONE_DAY = timedelta(days=1)
 # offset segment starts, their offsets), all in µs; intervals are clipped to
 # the block and merged where they touch.
 _Block = tuple[list[int], list[int], list[int], int, list[int | None], list[int], list[int]]
+# The same block as timedeltas since the epoch, for add() and elapsed() on
+# datetimes (see _fast_block): (starts, shift, cum, total, base, end); inside
+# interval i an instant's running total is shift[i] + instant (at most cum[i]),
+# and an answer reached at running total g in interval j is base[j] + g (a
+# datetime in the calendar's zone; None where that interval's offset is not
+# steady); end is where the block ends.
+_FastBlock = tuple[
+    list[timedelta], list[timedelta], list[timedelta], timedelta, list[datetime | None], timedelta
+]
+BLOCK_DAYS = BLOCK_S // DAY_S
+_ZERO = timedelta(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +115,8 @@ class Calendar:
     open intervals it has computed, so keep and reuse it.
     """
 
-    __slots__ = ("_after", "_blocks", "_closed", "_days", "_holiday_dates", "_holidays", "_seasons",
-                 "_wall_epoch", "_week", "timezone", "zone")
+    __slots__ = ("_after", "_blocks", "_closed", "_days", "_fast", "_holiday_dates", "_holidays",
+                 "_seasons", "_wall_epoch", "_week", "timezone", "zone")
 
     def __init__(
         self,
@@ -127,6 +141,7 @@ class Calendar:
         self._holidays = holidays
         self._holiday_dates: dict[int, frozenset[date]] = {}
         self._blocks: dict[int, _Block] = {}
+        self._fast: dict[int, _FastBlock] = {}
         self._days: dict[date, DayHours] = {}
         self._after: dict[tuple[date, int], date] = {}
         # Adding a timedelta to an aware datetime is wall-clock arithmetic, so
@@ -163,6 +178,35 @@ class Calendar:
 
     def add(self, start: datetime, delta: timedelta) -> datetime:
         """The earliest instant t >= start with ``elapsed(start, t) == delta``, in the calendar's zone."""
+        # The common case first, on timedeltas since the epoch: turning a
+        # datetime into integer µs and back (timedelta // µs, µs * n) costs more
+        # than the rest of the arithmetic. It answers when the result lies in
+        # start's block, in an interval of one UTC offset, for plain datetime
+        # inputs; _fast_block() says why it is exact.
+        since: timedelta | None
+        try:
+            since = start - EPOCH
+        except TypeError:
+            since = None
+        if type(since) is timedelta and type(delta) is timedelta and delta > _ZERO:
+            k = since.days // BLOCK_DAYS
+            starts, shift, cum, total, base, _ = self._fast.get(k) or self._fast_block(k)
+            i = bisect_right(starts, since) - 1
+            if i < 0:
+                goal = delta
+            else:
+                position = shift[i] + since
+                before = cum[i]
+                goal = delta + (before if position > before else position)
+            if goal <= total:
+                j = bisect_left(cum, goal)
+                wall = base[j]
+                if wall is not None:
+                    return wall + goal
+        return self._add(start, delta)
+
+    def _add(self, start: datetime, delta: timedelta) -> datetime:
+        """add() on integer µs: every case, and the errors."""
         # to_us() inline (a call costs a tenth of the whole): it only runs
         # again, to raise its error, when an argument is naive.
         try:
@@ -174,41 +218,45 @@ class Calendar:
             if d < 0:
                 raise ValueError(f"delta must not be negative, got {delta!r}")
             return self.from_us(s)
-        # The common case, inline because every call counts on a desk's hot
-        # paths: the answer is in s's block and in an interval of one offset.
-        # add_us() is the general algorithm; this is its step 1 and 3.
-        k = s // BLOCK_US
-        starts, ends, cum, total, offsets, _, _ = self._blocks.get(k) or self._block(k)
-        i = bisect_right(starts, s) - 1
-        goal = d + (0 if i < 0 else cum[i] if s >= ends[i] else cum[i] - (ends[i] - s))
-        if goal > total:
-            return self.from_us(self.add_us(s, d))
-        j = bisect_left(cum, goal)
-        t = ends[j] - (cum[j] - goal)
-        offset = offsets[j]
-        if offset is None:
-            return self.from_us(t)
-        return self._wall_epoch + MICROSECOND * (t + offset)
+        return self.instant_after_us(s, d)
 
     def elapsed(self, start: datetime, end: datetime) -> timedelta:
         """The open time inside ``[start, end)``."""
+        # On timedeltas since the epoch, as in add(), when both ends are in one block.
+        s: timedelta | None
+        e: timedelta | None
+        try:
+            s, e = start - EPOCH, end - EPOCH
+        except TypeError:
+            s = e = None
+        if type(s) is timedelta and type(e) is timedelta and s <= e:
+            k = s.days // BLOCK_DAYS
+            if e.days // BLOCK_DAYS == k:
+                starts, shift, cum, _, _, _ = self._fast.get(k) or self._fast_block(k)
+                j = bisect_right(starts, e) - 1
+                if j < 0:
+                    return _ZERO
+                at_end = shift[j] + e
+                before = cum[j]
+                if at_end > before:
+                    at_end = before
+                i = bisect_right(starts, s) - 1
+                if i < 0:
+                    return at_end
+                at_start = shift[i] + s
+                before = cum[i]
+                return at_end - (before if at_start > before else at_start)
+        return self._elapsed(start, end)
+
+    def _elapsed(self, start: datetime, end: datetime) -> timedelta:
+        """elapsed() on integer µs: every case, and the errors."""
         try:  # to_us() inline, as in add()
             s, e = (start - EPOCH) // MICROSECOND, (end - EPOCH) // MICROSECOND
         except TypeError:
             s, e = to_us(start, "start"), to_us(end, "end")
         if e < s:
             raise ValueError(f"end {end!r} is before start {start!r}")
-        # elapsed_us() inline for the common case, both ends in one block.
-        k = s // BLOCK_US
-        if e // BLOCK_US != k:
-            return MICROSECOND * self.elapsed_us(s, e)
-        starts, ends, cum, _, _, _, _ = self._blocks.get(k) or self._block(k)
-        i = bisect_right(starts, s) - 1
-        j = bisect_right(starts, e) - 1
-        return MICROSECOND * (
-            (0 if j < 0 else cum[j] if e >= ends[j] else cum[j] - (ends[j] - e))
-            - (0 if i < 0 else cum[i] if s >= ends[i] else cum[i] - (ends[i] - s))
-        )
+        return MICROSECOND * self.elapsed_us(s, e)
 
     def is_open(self, instant: datetime) -> bool:
         t = to_us(instant, "instant")
@@ -315,6 +363,56 @@ class Calendar:
                 if offset is not None:
                     return self._wall_epoch + MICROSECOND * (ends[j] - (cum[j] - goal) + offset)
         return self.from_us(self.add_us(s, d))
+
+    def instant_after(self, since: timedelta, delta: timedelta) -> datetime:
+        """``from_us(add_us(since // µs, delta // µs))`` for timedeltas since the epoch:
+        add()'s fast path, for evaluate()'s due instants."""
+        if delta > _ZERO:
+            k = since.days // BLOCK_DAYS
+            starts, shift, cum, total, base, _ = self._fast.get(k) or self._fast_block(k)
+            i = bisect_right(starts, since) - 1
+            if i < 0:
+                goal = delta
+            else:
+                position = shift[i] + since
+                before = cum[i]
+                goal = delta + (before if position > before else position)
+            if goal <= total:
+                j = bisect_left(cum, goal)
+                wall = base[j]
+                if wall is not None:
+                    return wall + goal
+        return self.instant_after_us(since // MICROSECOND, delta // MICROSECOND)
+
+    def breach_instant(self, since: timedelta, delta: timedelta) -> datetime:
+        """``from_us(next_open_us(add_us(since // µs, delta // µs)))`` for timedeltas since
+        the epoch: where elapsed starts to exceed ``delta``, for evaluate()'s breaches.
+
+        add()'s fast path finds the interval j where delta is reached; short of its end
+        that instant is open, and at its end the next open instant is the start of
+        interval j + 1, which is ``base[j + 1] + cum[j]``.
+        """
+        if delta > _ZERO:
+            k = since.days // BLOCK_DAYS
+            starts, shift, cum, total, base, _ = self._fast.get(k) or self._fast_block(k)
+            i = bisect_right(starts, since) - 1
+            if i < 0:
+                goal = delta
+            else:
+                position = shift[i] + since
+                before = cum[i]
+                goal = delta + (before if position > before else position)
+            if goal <= total:
+                j = bisect_left(cum, goal)
+                if goal < cum[j]:
+                    wall = base[j]
+                    if wall is not None:
+                        return wall + goal
+                elif j + 1 < len(cum):
+                    wall = base[j + 1]
+                    if wall is not None:
+                        return wall + goal
+        return self.from_us(self.next_open_us(self.add_us(since // MICROSECOND, delta // MICROSECOND)))
 
     def next_open_us(self, t: int) -> int:
         """The earliest open µs at or after t."""
@@ -436,6 +534,34 @@ class Calendar:
         if block is None:
             block = self._blocks[k] = self._build_block(k)
         return block
+
+    def _fast_block(self, k: int) -> _FastBlock:
+        """Block k as timedeltas since the epoch, for add() and elapsed() on datetimes.
+
+        With u = µs: an instant x inside interval i has ``cum[i] - (ends[i] - x)`` of the
+        block's open time before it, that is ``shift[i] + x`` with ``shift[i] = cum[i] - ends[i]``
+        (and ``cum[i]`` once x is past the interval's end). The answer of add() reached at
+        running total g in interval j is ``t = ends[j] - (cum[j] - g)``, built as
+        ``wall_epoch + (t + offset[j])``; that is ``base[j] + g`` with
+        ``base[j] = wall_epoch + (ends[j] - cum[j] + offset[j])``. Timedelta arithmetic
+        is exact (integers of days, seconds and µs), and a datetime plus a timedelta
+        is the same wall-clock addition with fold 0 either way, so the answers are
+        those of the integer path, to the µs, zone and fold.
+        """
+        fast = self._fast.get(k)
+        if fast is None:
+            starts, ends, cum, total, offsets, _, _ = self._block(k)
+            unit, wall_epoch = MICROSECOND, self._wall_epoch
+            fast = self._fast[k] = (
+                [unit * x for x in starts],
+                [unit * (c - y) for c, y in zip(cum, ends, strict=True)],
+                [unit * c for c in cum],
+                unit * total,
+                [None if offset is None else wall_epoch + unit * (y - c + offset)
+                 for y, c, offset in zip(ends, cum, offsets, strict=True)],
+                unit * ((k + 1) * BLOCK_US),
+            )
+        return fast
 
     def _build_block(self, k: int) -> _Block:
         """The open intervals of UTC block k, ``[k * BLOCK_US, (k + 1) * BLOCK_US)``.

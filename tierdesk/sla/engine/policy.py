@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import MappingProxyType
 from typing import Any, Literal
 
 from .calendar import Calendar
-from .instants import SECOND_US
+from .instants import MICROSECOND, SECOND_US
 from .spec import check_keys
 
 TARGET_NAMES = ("first_response", "resolution_plan", "resolution")
@@ -17,6 +18,8 @@ STATUSES = frozenset(
 )
 # Entering one of these stops the resolution clock (and ends the other two).
 DONE_STATUSES = frozenset({"resolved", "closed"})
+
+COUNTING, PAUSED, DONE = 0, 1, 2
 
 RuleKind = Literal["minutes", "business_days", "end_of_business_day"]
 
@@ -120,10 +123,23 @@ class Policy:
     # priority -> each clock's length (µs, None if the priority lacks it), for
     # the priorities whose lengths do not depend on created (minutes only).
     _fixed: dict[str, tuple[int | None, ...]] = field(init=False, repr=False, compare=False)
+    # The same as timedeltas, for evaluate()'s fast pass.
+    _fixed_td: dict[str, tuple[timedelta | None, ...]] = field(init=False, repr=False, compare=False)
+    # Each status's kind for evaluate()'s fast pass: COUNTING, PAUSED (a pause
+    # status) or DONE (resolved, closed).
+    status_kinds: dict[str, int] = field(init=False, repr=False, compare=False)
+    # Each clock's index in clock_names.
+    clock_index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "clock_names", tuple(n for n in TARGET_NAMES if n in self.targets))
         object.__setattr__(self, "_fixed", {})
+        object.__setattr__(self, "_fixed_td", {})
+        object.__setattr__(self, "status_kinds", {
+            status: DONE if status in DONE_STATUSES else PAUSED if status in self.pause_statuses else COUNTING
+            for status in STATUSES
+        })
+        object.__setattr__(self, "clock_index", {name: c for c, name in enumerate(self.clock_names)})
 
     def limits_us(self, priority: str, created_us: int) -> tuple[int | None, ...]:
         """Each clock's target length (µs) under ``priority`` for a ticket created at
@@ -139,6 +155,17 @@ class Policy:
         # may come in) and whose lengths are the same for every ticket.
         if any(rules) and all(rule is None or rule.kind == "minutes" for rule in rules):
             self._fixed[priority] = limits
+        return limits
+
+    def limits_td(self, priority: str, created: timedelta) -> tuple[timedelta | None, ...]:
+        """:meth:`limits_us` as timedeltas, for ``created`` as a timedelta since the epoch."""
+        limits = self._fixed_td.get(priority)
+        if limits is not None:
+            return limits
+        limits = tuple(None if limit is None else MICROSECOND * limit
+                       for limit in self.limits_us(priority, created // MICROSECOND))
+        if priority in self._fixed:
+            self._fixed_td[priority] = limits
         return limits
 
     @classmethod

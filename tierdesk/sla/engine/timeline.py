@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import Any, Literal, NamedTuple
 
-from .calendar import BLOCK_US
+from .calendar import BLOCK_DAYS, FIRST_BLOCK, LAST_BLOCK
 from .instants import EPOCH, MICROSECOND, to_us
-from .policy import DONE_STATUSES, STATUSES, Policy
+from .policy import COUNTING, DONE, DONE_STATUSES, STATUSES, Policy
 
 State = Literal["running", "paused", "met", "breached"]
 EVENT_TYPES = ("created", "status", "priority", "first_response", "resolution_plan")
@@ -336,88 +336,100 @@ def _evaluate_fast(
     """``states_of(policy, replay(policy, events, now))`` in one pass, or None if the
     timeline or now is not valid (the caller then runs the general replay, which raises).
 
-    The same algorithm as :func:`replay` (see there), fused with the event checks
-    and the placing of instants on the calendar's running total of open time:
+    The same clocks as :func:`replay` (see there), kept another way, on timedeltas
+    since the epoch (no conversion to µs and back on the common path):
 
-    - an event is checked and converted to µs as it is reached, and placed on
-      the running total only if it ends a run (most status changes do not);
-    - the instants at which clocks stop are the events' own ``at``: met_at is
-      that datetime moved to the calendar's zone (what ``from_us`` gives, and
-      cheaper), and a due instant in an interval of one UTC offset is built
-      from that offset without a search.
+    - one counter, ``counted``, holds the business time that passed while the
+      ticket was in a counting status (not a pause status, not resolved/closed);
+      a running clock's elapsed is ``counted - origin[c]``, a stopped clock's is
+      frozen when it stops, and a reopened resolution clock gets a new origin. So
+      a run adds to one counter, whatever the number of clocks. While counting,
+      ``counted`` is the calendar's running total of open time less ``lag``
+      (fixed when counting starts), so an instant's counter is one subtraction
+      once it is placed on the running total;
+    - an event is placed on the running total (a bisect) only when counting
+      stops or starts there, or when a clock stops or the priority changes while
+      counting; events in a pause status or while resolved cost a few comparisons;
+    - ``soonest`` is at most the counter's value past which some running clock
+      breaches; only a run that takes the counter past it looks at the clocks one
+      by one, and the breach instant is found as the general replay finds it
+      (``next_open(add(start of the run, target - elapsed then))``);
+    - met_at is the stopping event's own ``at`` moved to the calendar's zone (what
+      ``from_us`` gives), and due and breach instants in an interval of one UTC
+      offset are built from that offset (as Calendar.add and breach_instant do).
 
-    tests/sla_engine/test_sla_evaluate_properties.py checks it against the
-    general replay (the naive reference checks both).
+    tests/sla_engine/test_sla_evaluate_properties.py and test_sla_evaluate_fast_path.py
+    check it against the general replay (the naive reference checks both).
     """
-    epoch, unit, statuses, done_statuses = EPOCH, MICROSECOND, STATUSES, DONE_STATUSES
+    epoch = EPOCH
     try:
-        now_us = (now - epoch) // unit
+        now_t = now - epoch
         first = events[0]
         at = first["at"]
         priority = first["priority"]
         if first["type"] != "created" or type(priority) is not str:
             return None
-        created_us = (at - epoch) // unit
+        created = at - epoch
     except (KeyError, TypeError, IndexError, AttributeError):
         return None
-    if now_us < created_us:
+    if type(now_t) is not timedelta or type(created) is not timedelta or now_t < created:
         return None
+    k = created.days // BLOCK_DAYS
+    if k < FIRST_BLOCK or now_t.days // BLOCK_DAYS > LAST_BLOCK:
+        return None  # the general replay says which instant is out of range
 
     calendar = policy.calendar
-    blocks, block_of = calendar._blocks, calendar._block
-    k = created_us // BLOCK_US
-    starts, ends, cum, total = (blocks.get(k) or block_of(k))[:4]
-    next_block = (k + 1) * BLOCK_US
-    base = 0  # open time of the blocks passed since created's
-    i = bisect_right(starts, created_us) - 1
-    mark = 0 if i < 0 else cum[i] if created_us >= ends[i] else cum[i] - (ends[i] - created_us)
-
-    pauses = policy.pause_statuses
-    names = policy.clock_names
+    fast, fast_block = calendar._fast, calendar._fast_block
+    starts, shift, cum, total, base, next_block = fast.get(k) or fast_block(k)
+    kinds, index_of, names = policy.status_kinds, policy.clock_index, policy.clock_names
     n = len(names)
-    elapsed = [0] * n
-    stopped_at: list[int | None] = [None] * n
-    stopped_dt: list[datetime | None] = [None] * n
-    breached_at: list[int | None] = [None] * n
-    breached_dt: list[datetime | None] = [None] * n
-    resolution = names.index("resolution") if "resolution" in names else -1
-    running = list(range(n))
     status = "new"
-    limits = policy.limits_us(priority, created_us)
+    kind_now = kinds[status]
+    counted = lag = position = _ZERO
+    since = created
+    if kind_now == COUNTING:
+        i = bisect_right(starts, created) - 1
+        if i >= 0:
+            lag = shift[i] + created
+            before = cum[i]
+            if lag > before:
+                lag = before
+    origin = [_ZERO] * n
+    frozen = [_ZERO] * n
+    stopped: list[timedelta | None] = [None] * n
+    stopped_dt: list[datetime | None] = [None] * n
+    breached: list[datetime | timedelta | None] = [None] * n
+    breached_dt: list[datetime | None] = [None] * n
+    running = list(range(n))
+    resolution = index_of.get("resolution", -1)
+    limits = policy.limits_td(priority, created)
     limits_of = {priority: limits}
-    since = previous = created_us
+    soonest = _soonest(running, origin, limits, breached)
+    previous = created
     value: Any = ""
-    last = len(events)
-    index = 1
-    while True:
-        # The next event, checked as _parse_events() does; index == last is now.
-        stopping = -1
-        if index < last:
-            event = events[index]
-            try:
-                at, kind = event["at"], event["type"]
-                t = (at - epoch) // unit
-            except (KeyError, TypeError, AttributeError):
-                return None
-            if t < previous or t > now_us:
+    new = kind_now
+    c = -1
+    rest = iter(events)
+    next(rest)
+    try:
+        for event in rest:
+            at, kind = event["at"], event["type"]
+            t = at - epoch
+            if type(t) is not timedelta or t < previous or t > now_t:
                 return None
             previous = t
+            # Checked as _parse_events() does; skip what changes no clock.
             if kind == "status":
                 value = event.get("status")
-                if value not in statuses:
-                    return None
-                if value == status:
-                    index += 1
-                    continue
-                was_done, is_done = status in done_statuses, value in done_statuses
-                if was_done == is_done and status not in pauses and value not in pauses:
+                new = kinds.get(value, -1)
+                if new == kind_now:
                     status = value
-                    index += 1
                     continue
+                if new < 0:
+                    return None
             elif kind == "first_response" or kind == "resolution_plan":
-                stopping = names.index(kind) if kind in names else -1
-                if stopping < 0 or stopped_at[stopping] is not None:
-                    index += 1
+                c = index_of.get(kind, -1)
+                if c < 0 or stopped[c] is not None:
                     continue
             elif kind == "priority":
                 value = event.get("priority")
@@ -425,84 +437,160 @@ def _evaluate_fast(
                     return None
             else:
                 return None  # unknown, or a second "created"
-        else:
-            t, kind = now_us, ""
 
-        # Place t on the running total, and end the current run at t, under status.
-        while t >= next_block:
-            base += total
+            if kind_now == COUNTING:
+                # Place t on the running total: the counter at t.
+                while t >= next_block:
+                    lag -= total
+                    k += 1
+                    starts, shift, cum, total, base, next_block = fast.get(k) or fast_block(k)
+                i = bisect_right(starts, t) - 1
+                if i < 0:
+                    more = -lag
+                else:
+                    position = shift[i] + t
+                    before = cum[i]
+                    more = (before if position > before else position) - lag
+                if more > soonest:
+                    for b in running:
+                        limit = limits[b]
+                        if limit is not None and breached[b] is None and more - origin[b] > limit:
+                            breached[b] = calendar.breach_instant(since, limit - (counted - origin[b]))
+                    soonest = _soonest(running, origin, limits, breached)
+                counted, since = more, t
+            elif new == COUNTING and kind == "status":
+                # Counting starts at t.
+                while t >= next_block:
+                    k += 1
+                    starts, shift, cum, total, base, next_block = fast.get(k) or fast_block(k)
+                i = bisect_right(starts, t) - 1
+                if i < 0:
+                    lag = -counted
+                else:
+                    position = shift[i] + t
+                    before = cum[i]
+                    lag = (before if position > before else position) - counted
+                since = t
+
+            if kind == "status":
+                if new == DONE:  # entered resolved/closed: every clock stops
+                    for b in running:
+                        frozen[b] = counted - origin[b]
+                        stopped[b] = t
+                        stopped_dt[b] = at
+                    running = []
+                elif kind_now == DONE and resolution >= 0:  # reopened
+                    origin[resolution] = counted - frozen[resolution]
+                    stopped[resolution] = stopped_dt[resolution] = None
+                    running = [resolution]
+                    soonest = _soonest(running, origin, limits, breached)
+                status = value
+                kind_now = new
+            elif kind == "priority":
+                priority = value
+                limits = limits_of.get(priority) or limits_of.setdefault(
+                    priority, policy.limits_td(priority, created))
+                for b in range(n):
+                    limit = limits[b]
+                    if limit is not None and breached[b] is None and (
+                        frozen[b] if stopped[b] is not None else counted - origin[b]
+                    ) > limit:
+                        breached[b] = t
+                        breached_dt[b] = at
+                soonest = _soonest(running, origin, limits, breached)
+            else:
+                # A clock stops: soonest may stay lower than it need be (a run past
+                # it then only looks at the clocks again).
+                frozen[c] = counted - origin[c]
+                stopped[c] = t
+                stopped_dt[c] = at
+                running.remove(c)
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+    counting = kind_now == COUNTING
+    if counting:
+        # The last run ends at now.
+        while now_t >= next_block:
+            lag -= total
             k += 1
-            next_block += BLOCK_US
-            starts, ends, cum, total = (blocks.get(k) or block_of(k))[:4]
-        i = bisect_right(starts, t) - 1
-        position = base + (0 if i < 0 else cum[i] if t >= ends[i] else cum[i] - (ends[i] - t))
-        business = position - mark
-        if business and running and status not in pauses:
-            for c in running:
-                spent, limit = elapsed[c], limits[c]
-                if limit is not None and spent + business > limit and breached_at[c] is None:
-                    breached_at[c] = calendar.next_open_us(calendar.add_us(since, limit - spent))
-                elapsed[c] = spent + business
-        since, mark = t, position
-        if index >= last:
-            break
-        index += 1
-
-        if kind == "status":
-            if is_done and not was_done:
-                for c in running:
-                    stopped_at[c] = t
-                    stopped_dt[c] = at
-                running = []
-            elif was_done and not is_done and resolution >= 0:
-                stopped_at[resolution] = stopped_dt[resolution] = None
-                running = [resolution]
-            status = value
-        elif kind == "priority":
-            priority = value
-            limits = limits_of.get(priority) or limits_of.setdefault(
-                priority, policy.limits_us(priority, created_us))
-            for c in range(n):
-                limit = limits[c]
-                if limit is not None and elapsed[c] > limit and breached_at[c] is None:
-                    breached_at[c] = t
-                    breached_dt[c] = at
+            starts, shift, cum, total, base, next_block = fast.get(k) or fast_block(k)
+        i = bisect_right(starts, now_t) - 1
+        if i < 0:
+            position = _ZERO
         else:
-            stopped_at[stopping] = t
-            stopped_dt[stopping] = at
-            running.remove(stopping)
+            position = shift[i] + now_t
+            before = cum[i]
+            if position > before:
+                position = before
+        more = position - lag
+        if more > soonest:
+            for b in running:
+                limit = limits[b]
+                if limit is not None and breached[b] is None and more - origin[b] > limit:
+                    breached[b] = calendar.breach_instant(since, limit - (counted - origin[b]))
+        counted = more
 
-    # states_of(), with the event instants at hand.
+    # states_of(), with the event instants and now's place on the running total at hand.
     zone = calendar.zone
-    paused = status in pauses
     states = {}
-    for c, limit in enumerate(limits):
+    for b, limit in enumerate(limits):
         if limit is None:
             continue
-        spent, stop, breach = elapsed[c], stopped_at[c], breached_at[c]
-        due = met_at = breached = None
+        stop, breach = stopped[b], breached[b]
+        due = met_at = None
+        if stop is not None:
+            spent = frozen[b]
+            met_at = _in_zone(stopped_dt[b], stop, calendar, zone)
+        else:
+            spent = counted - origin[b]
         if breach is not None:
             state: State = "breached"
+            if type(breach) is timedelta:  # a priority change's instant
+                breach = _in_zone(breached_dt[b], breach, calendar, zone)
         elif stop is not None:
             state = "met"
-        elif paused:
+        elif not counting:
             state = "paused"
         else:
             state = "running"
-            due = calendar.instant_after_us(now_us, limit - spent)
-        if stop is not None:
-            met_at = _in_zone(stopped_dt[c], stop, calendar, zone)
-        if breach is not None:
-            breached = _in_zone(breached_dt[c], breach, calendar, zone)
-        states[names[c]] = _target_state(state, unit * spent, due, met_at, unit * limit, breached)
+            # Calendar.add(now, limit - spent), with now already placed (its
+            # fast path: more than nothing to add, the answer in now's block,
+            # in an interval of one offset).
+            remaining = limit - spent
+            if remaining:
+                goal = position + remaining
+                if goal <= total:
+                    wall = base[bisect_left(cum, goal)]
+                    if wall is not None:
+                        due = wall + goal
+            if due is None:
+                due = calendar.instant_after(now_t, remaining)
+        states[names[b]] = _target_state(state, spent, due, met_at, limit, breach)  # type: ignore[arg-type]
     return states
 
 
-def _in_zone(at: datetime | None, t: int, calendar: Any, zone: Any) -> datetime:
-    """The instant t (µs) in the calendar's zone; ``at`` is it as given, if at hand."""
+_ZERO = timedelta(0)
+_NEVER = timedelta.max
+
+
+def _soonest(running: list[int], origin: list[timedelta], limits: tuple[timedelta | None, ...],
+             breached: list[Any]) -> timedelta:
+    """The counter's value past which a running clock not yet breached breaches."""
+    soonest = _NEVER
+    for c in running:
+        limit = limits[c]
+        if limit is not None and breached[c] is None and origin[c] + limit < soonest:
+            soonest = origin[c] + limit
+    return soonest
+
+
+def _in_zone(at: datetime | None, t: timedelta, calendar: Any, zone: Any) -> datetime:
+    """The instant t (a timedelta since the epoch) in the calendar's zone; ``at`` is it
+    as given, if at hand."""
     if at is not None and type(at) is datetime:
         return at.astimezone(zone)
-    return calendar.from_us(t)
+    return calendar.from_us(t // MICROSECOND)
 
 
 def instant_at(

@@ -565,7 +565,8 @@ def creates(args, secrets: dict[str, str]) -> None:
         print(f"\nOver HTTP from gunicorn (2 workers × 2 threads), the agent's first page: "
               f"p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms, max {r['max']:.1f} ms")
         runs = []
-        for tag, with_worker in (("a", True), ("b", False)):
+        run = f"{time.time():.0f}"  # this run's tickets only (a reused desk keeps earlier ones)
+        for tag, with_worker in ((f"{run}a", True), (f"{run}b", False)):
             worker = start_worker() if with_worker else None
             try:
                 load = os.getloadavg()[0]

@@ -53,5 +53,5 @@ class UserTimezoneMiddleware:
 
 
 def _api_token_request(request) -> bool:
-    return request.path.startswith("/api/") and request.META.get(
+    return request.path_info.startswith("/api/") and request.META.get(
         "HTTP_AUTHORIZATION", "")[:7].lower() == "bearer "

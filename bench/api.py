@@ -12,10 +12,19 @@ through gunicorn with two workers.
    a customer's, a search, page 40 by cursor), each REPEAT times through Django's full
    stack in process (middleware, token, throttle, serializers), after a warm-up; the
    p50/p95 and the queries of each. Then the agent's first page over HTTP from gunicorn.
-3. Creates: gunicorn with 2 workers (2 threads each) and `tierdesk worker` beside it, as
-   `make run`, on loopback; CLIENTS threads POST tickets for --create-seconds; tickets a
-   second answered and latency, then how long the worker takes to hear what is left (the
-   sustained rate: created and fully handled). gunicorn and the worker are stopped by pid.
+3. Where a create's CPU goes, in one process: the action alone, the whole POST split into
+   the token, validation, the action (with its commit and the worker's task queued), the
+   answer and the rest (middleware, DRF, JSON); and the worker's share per subscriber.
+4. Creates over HTTP: gunicorn with 2 workers (2 threads each) on loopback, --clients
+   threads POSTing for --create-seconds, twice:
+   a. with `tierdesk worker` running beside it, as `make run`: 201s a second, p50/p95;
+      then how long the worker takes to drain what the burst left (the sustained rate:
+      created and fully handled);
+   b. the web side alone (the worker stopped, its work kept pending), then the worker
+      started to drain the burst: the web's own ceiling and the worker's throughput.
+   Every ticket of both bursts is then checked: routed (one `assigned` or `not_routed`
+   event) and acknowledged (one `mail:created` outbox message), exactly once, and no
+   hook work left. gunicorn and the worker are stopped by pid.
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ from bench import bulk  # noqa: E402 (after the path that finds it)
 VAR = ROOT / "var" / "bench-api"
 PORT = 0  # a free port, chosen at start
 REPEAT = 100
-CLIENTS = 6
+CLIENTS = 8
 
 
 def setup_django(fresh: bool) -> None:
@@ -204,6 +213,9 @@ def creates_in_process(secret: str, requester_id: int, n: int = 100) -> list[dic
             inline=False)
     measure(f"create_ticket, every subscriber inline ({names})", action, inline=True)
     measure("POST /api/v1/tickets/ in process, deferred (all of it, no HTTP)", api, inline=False)
+    for label, cpu in post_phases(api, n):
+        results.append({"label": f"… of which {label}", "queries": None, "ms": None,
+                        "cpu": cpu, "per_second": None})
     hooks.run_pending()
     # The worker's share: `repeat` creates recorded, then heard in batches.
     for _ in range(n):
@@ -214,15 +226,94 @@ def creates_in_process(secret: str, requester_id: int, n: int = 100) -> list[dic
         counted.append(sql)
         return execute(sql, params, many, context)
 
+    spent: dict[str, float] = {}
     t, cpu = time.perf_counter(), time.process_time()
-    with connection.execute_wrapper(count):
+    with connection.execute_wrapper(count), TimedSubscribers(spent):
         heard = hooks.run_pending()
     elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
     results.append({"label": f"worker: the subscribers hearing {heard} creates, batches of "
                              f"{hooks.BATCH} (per create)", "queries": round(len(counted) / heard),
                     "ms": elapsed / heard * 1000, "cpu": cpu / heard * 1000,
                     "per_second": heard / elapsed})
+    for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
+        results.append({"label": f"… of which subscriber `{name}`", "queries": None, "ms": None,
+                        "cpu": seconds / heard * 1000, "per_second": None})
     return results
+
+
+def post_phases(post, n: int) -> list[tuple[str, float]]:
+    """CPU ms a POST spends in each part of the API's create, by wrapping the functions
+    the view calls (the rest: Django's middleware, DRF's dispatch, JSON in and out)."""
+    from tierdesk.api import throttles, tokens
+    from tierdesk.api.views import tickets as view
+    from tierdesk.tickets import hooks
+
+    parts = [(tokens, "authenticate", "the token"),
+             (throttles.TokenRateThrottle, "allow_request", "the throttle"),
+             (view, "parse", "validation (the serializer, the requester's query)"),
+             (view.actions, "create_ticket", "create_ticket, its commit and the task queued"),
+             (hooks, "_kick", "… queueing the worker's task (inside the above)"),
+             (view, "created", "the answer (its SLA rows: one query)")]
+    spent = dict.fromkeys([label for *_x, label in parts], 0.0)
+    saved = []
+    for owner, name, label in parts:
+        fn = getattr(owner, name)
+        saved.append((owner, name, fn))
+
+        def wrapped(*args, _fn=fn, _label=label, **kwargs):
+            cpu = time.process_time()
+            try:
+                return _fn(*args, **kwargs)
+            finally:
+                spent[_label] += time.process_time() - cpu
+        setattr(owner, name, wrapped)
+    try:
+        post()
+        for key in spent:
+            spent[key] = 0.0
+        cpu = time.process_time()
+        for _ in range(n):
+            post()
+        total = time.process_time() - cpu
+    finally:
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
+    inner = "… queueing the worker's task (inside the above)"
+    rest = total - sum(v for k, v in spent.items() if k != inner)
+    return ([(label, v / n * 1000) for label, v in spent.items()]
+            + [("the rest (middleware, DRF dispatch, JSON, the test client)", rest / n * 1000)])
+
+
+class TimedSubscribers:
+    """CPU seconds each tickets.hooks subscriber spends, by name."""
+
+    def __init__(self, spent: dict[str, float]):
+        self.spent = spent
+
+    def __enter__(self):
+        from tierdesk.tickets import hooks
+
+        self.saved = (list(hooks._subscribers), dict(hooks._batch))
+
+        def timed(name, fn):
+            def call(arg):
+                cpu = time.process_time()
+                try:
+                    return fn(arg)
+                finally:
+                    self.spent[name] = self.spent.get(name, 0.0) + time.process_time() - cpu
+            return call
+
+        hooks._subscribers[:] = [(n, timed(n, f)) for n, f in self.saved[0]]
+        hooks._batch.update({n: timed(n, f) for n, f in self.saved[1].items()})
+        return self
+
+    def __exit__(self, *exc):
+        from tierdesk.tickets import hooks
+
+        hooks._subscribers[:] = self.saved[0]
+        hooks._batch.clear()
+        hooks._batch.update(self.saved[1])
 
 
 def start_gunicorn() -> subprocess.Popen:
@@ -296,7 +387,7 @@ def http_list(secret: str, n: int = REPEAT) -> dict:
     return {"p50": statistics.median(times), "p95": bulk.percentile(times, 95), "max": max(times)}
 
 
-def load_creates(secret: str, requester: int, seconds: float) -> dict:
+def load_creates(secret: str, requester: int, seconds: float, *, tag: str) -> dict:
     """CLIENTS threads POST tickets until the time is up (a bounded loop)."""
     latencies: list[float] = []
     errors: list[str] = []
@@ -306,7 +397,7 @@ def load_creates(secret: str, requester: int, seconds: float) -> dict:
     def worker(k: int) -> None:
         i = 0
         while time.perf_counter() < deadline:
-            body = json.dumps({"subject": f"Load {k}-{i}", "description": "Made by bench/api.py.",
+            body = json.dumps({"subject": f"Load {tag} {k}-{i}", "description": "Made by bench/api.py.",
                                "requester": requester, "impact": "one_user",
                                "urgency": "degraded"})
             t = time.perf_counter()
@@ -340,6 +431,61 @@ def load_creates(secret: str, requester: int, seconds: float) -> dict:
             "p95": bulk.percentile(latencies, 95), "error_sample": errors[:5]}
 
 
+def drain(started: float) -> tuple[int, float]:
+    """Hook work left now, and the seconds from `started` until none is left."""
+    left = pending_work()
+    while pending_work() and time.perf_counter() - started < 900:
+        time.sleep(0.1)
+    return left, time.perf_counter() - started
+
+
+def cpu_of(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by these processes and their children."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        for p in [pid, *children(pid)]:
+            try:
+                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def children(pid: int) -> list[int]:
+    try:
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    return [int(c) for c in found] + [g for c in found for g in children(int(c))]
+
+
+def check_handled(tag: str) -> dict:
+    """Every ticket of the burst `tag`: routed and acknowledged exactly once."""
+    from django.db import connections
+    from django.db.models import Count, Q
+
+    from tierdesk.notifications.models import OutboxMessage
+    from tierdesk.tickets.models import Ticket
+
+    try:
+        tickets = (Ticket.objects.filter(subject__startswith=f"Load {tag} ")
+                   .annotate(routed=Count("events", filter=Q(events__code__in=[
+                       "assigned", "not_routed"]))))
+        routed = dict(tickets.values_list("pk", "routed"))
+        acks: dict[int, int] = {}
+        for ticket_id in OutboxMessage.objects.filter(
+                ticket_id__in=list(routed), key__startswith="mail:created:").values_list(
+                "ticket_id", flat=True):
+            acks[ticket_id] = acks.get(ticket_id, 0) + 1
+        return {"tickets": len(routed),
+                "routed_once": sum(1 for n in routed.values() if n == 1),
+                "acknowledged_once": sum(1 for pk in routed if acks.get(pk) == 1)}
+    finally:
+        connections.close_all()
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -354,6 +500,7 @@ def machine() -> str:
 
 
 def main() -> None:
+    global CLIENTS
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tickets", type=int, default=100_000)
@@ -361,11 +508,13 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="Reuse var/bench-api as it is.")
     parser.add_argument("--keep", action="store_true", help="Keep var/bench-api afterwards.")
     parser.add_argument("--list-only", action="store_true", help="The list, not the creates.")
+    parser.add_argument("--creates-only", action="store_true", help="The creates, not the list.")
+    parser.add_argument("--clients", type=int, default=8,
+                        help="Client threads POSTing tickets (default 8).")
     args = parser.parse_args()
 
     print(f"# bench/api.py — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n{machine()}\n", flush=True)
     setup_django(fresh=not args.reuse)
-    from tierdesk.accounts.models import Contact
     from tierdesk.tickets.models import Ticket
 
     if not args.reuse:
@@ -373,6 +522,16 @@ def main() -> None:
         build(args.tickets)
     count = Ticket.objects.count()
     secrets = tokens()
+    CLIENTS = args.clients
+    if not args.creates_only:
+        ticket_list(count, secrets)
+    if not args.list_only:
+        creates(args, secrets)
+    if not args.keep and not args.reuse:
+        shutil.rmtree(VAR, ignore_errors=True)
+
+
+def ticket_list(count: int, secrets: dict[str, str]) -> None:
     print(f"\n## Ticket list, {count:,} tickets, in process ({REPEAT} requests each)\n")
     print(f"Load average before: {os.getloadavg()[0]:.1f} (other work on the machine "
           "stretches wall times; CPU ms is this process's own time a request).\n")
@@ -382,17 +541,21 @@ def main() -> None:
         print(f"| {r['who']} | {r['label']} | {r['rows']} | {r['queries']} | {r['p50']:.1f} | "
               f"{r['p95']:.1f} | {r['max']:.1f} | {r['cpu']:.1f} |", flush=True)
     print(f"\nLoad average after: {os.getloadavg()[0]:.1f}")
-    if args.list_only:
-        if not args.keep and not args.reuse:
-            shutil.rmtree(VAR, ignore_errors=True)
-        return
+
+
+def creates(args, secrets: dict[str, str]) -> None:
+    from tierdesk.accounts.models import Contact
 
     requester = Contact.objects.order_by("pk").values_list("pk", flat=True).first()
-    print("\n## Creating a ticket in one process (where the time goes)\n")
+    print("\n## Creating a ticket in one process (where the CPU goes)\n")
+    print(f"Load average before: {os.getloadavg()[0]:.1f}\n")
     print("| what | queries | ms each | CPU ms each | a second |\n|---|---|---|---|---|")
     for r in creates_in_process(secrets["agent"], requester):
-        print(f"| {r['label']} | {r['queries']} | {r['ms']:.1f} | {r['cpu']:.1f} | "
-              f"{r['per_second']:.0f} |", flush=True)
+        if r["queries"] is None:
+            print(f"| {r['label']} | | | {r['cpu']:.2f} | |", flush=True)
+        else:
+            print(f"| {r['label']} | {r['queries']} | {r['ms']:.1f} | {r['cpu']:.1f} | "
+                  f"{r['per_second']:.0f} |", flush=True)
     from django.db import connections
 
     connections.close_all()  # gunicorn's processes own the database from here
@@ -401,30 +564,59 @@ def main() -> None:
         r = http_list(secrets["agent"])
         print(f"\nOver HTTP from gunicorn (2 workers × 2 threads), the agent's first page: "
               f"p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms, max {r['max']:.1f} ms")
-        worker = start_worker()
-        try:
-            print(f"\nLoad average before the creates: {os.getloadavg()[0]:.1f}")
-            c = load_creates(secrets["agent"], requester, args.create_seconds)
-            left = pending_work()
-            while pending_work() and time.perf_counter() - c["finished_at"] < 600:
-                time.sleep(0.2)
-            drained = time.perf_counter() - c["finished_at"]
-        finally:
-            stop(worker)
-        print(f"\n## Creating tickets: POST /api/v1/tickets/, {CLIENTS} clients, "
-              f"{c['seconds']:.0f} s, gunicorn and `tierdesk worker` side by side\n\n"
-              f"{c['created']:,} created, {c['errors']} errors: "
-              f"**{c['per_second']:.0f} tickets a second** answered; latency p50 {c['p50']:.0f} ms, "
-              f"p95 {c['p95']:.0f} ms" + (f"; errors e.g. {c['error_sample']}"
-                                           if c["errors"] else ""))
-        print(f"\nThe worker: {left:,} creates still to hear when the clients stopped, all heard "
-              f"{drained:.1f} s later: **sustained {c['created'] / (c['seconds'] + drained):.0f} "
-              f"tickets a second** (created and fully handled: routed, notified, measured). "
-              f"Load average after: {os.getloadavg()[0]:.1f}")
+        runs = []
+        run = f"{time.time():.0f}"  # this run's tickets only (a reused desk keeps earlier ones)
+        for tag, with_worker in ((f"{run}a", True), (f"{run}b", False)):
+            worker = start_worker() if with_worker else None
+            try:
+                load = os.getloadavg()[0]
+                pids = [proc.pid] + ([worker.pid] if worker else [])
+                web_cpu, all_cpu = cpu_of([proc.pid]), cpu_of(pids)
+                c = load_creates(secrets["agent"], requester, args.create_seconds, tag=tag)
+                c["web_cpu"] = (cpu_of([proc.pid]) - web_cpu) / max(c["created"], 1) * 1000
+                c["all_cpu"] = (cpu_of(pids) - all_cpu) / max(c["created"], 1) * 1000
+                c["load"] = load
+                if worker is None:
+                    c["left_at_end"] = pending_work()
+                    worker = start_worker()  # the burst's work waits for it
+                    started = time.perf_counter()
+                    cpu = cpu_of([worker.pid])
+                    _left, c["drained"] = drain(started)
+                    c["worker_cpu"] = (cpu_of([worker.pid]) - cpu) / max(c["created"], 1) * 1000
+                else:
+                    c["left_at_end"], c["drained"] = drain(c["finished_at"])
+            finally:
+                if worker is not None:
+                    stop(worker)
+            c["checked"] = check_handled(tag)
+            runs.append(c)
+        a, b = runs
+        print(f"\n## Creating tickets: POST /api/v1/tickets/, {CLIENTS} client threads, "
+              f"gunicorn 2 workers × 2 threads\n")
+        print(f"**a. With `tierdesk worker` beside it, as `make run`** ({a['seconds']:.0f} s, "
+              f"load average {a['load']:.1f} before): {a['created']:,} created, {a['errors']} "
+              f"errors: **{a['per_second']:.0f} answered a second** (201s); latency p50 "
+              f"{a['p50']:.0f} ms, p95 {a['p95']:.0f} ms. CPU a create: gunicorn "
+              f"{a['web_cpu']:.1f} ms, gunicorn + worker {a['all_cpu']:.1f} ms. "
+              f"{a['left_at_end']:,} creates still to hear when the clients stopped, all heard "
+              f"{a['drained']:.1f} s later: **sustained {a['created'] / (a['seconds'] + a['drained']):.0f}"
+              f" a second** (created and fully handled)."
+              + (f" Errors e.g. {a['error_sample']}" if a["errors"] else ""))
+        print(f"\n**b. The web side alone, then the worker** ({b['seconds']:.0f} s, load "
+              f"average {b['load']:.1f} before): {b['created']:,} created, {b['errors']} errors: "
+              f"**{b['per_second']:.0f} answered a second**; p50 {b['p50']:.0f} ms, p95 "
+              f"{b['p95']:.0f} ms; gunicorn {b['web_cpu']:.1f} ms CPU a create. The worker, "
+              f"started after the burst, heard its {b['left_at_end']:,} creates in "
+              f"{b['drained']:.1f} s (counted from its start; {b['worker_cpu']:.1f} ms CPU a create): "
+              f"**{b['created'] / max(b['drained'], 1e-9):.0f} a second** drained."
+              + (f" Errors e.g. {b['error_sample']}" if b["errors"] else ""))
+        for name, c in (("a", a), ("b", b)):
+            k = c["checked"]
+            print(f"\nBurst {name}: {k['tickets']:,} tickets, {k['routed_once']:,} routed exactly "
+                  f"once, {k['acknowledged_once']:,} acknowledged exactly once.")
+        print(f"\nHook work left: {pending_work()}. Load average after: {os.getloadavg()[0]:.1f}")
     finally:
         stop(proc)
-    if not args.keep and not args.reuse:
-        shutil.rmtree(VAR, ignore_errors=True)
 
 
 if __name__ == "__main__":

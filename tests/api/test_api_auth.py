@@ -45,6 +45,34 @@ def test_only_the_hash_is_kept_and_revoking_stops_the_token(api, people):
         tokens.issue_token(user=people.bob.user, name="x", scopes=["read"])
 
 
+
+def test_the_token_and_its_user_are_read_afresh_on_every_request(api, people):
+    """The token's query is compiled once per process (tokens._active_token) but run on
+    every request: a deactivated user, a moved contact, a revoked token count at once."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    alice = api("alice")
+    for who, agent in (("tess", True), ("alice", False)):
+        issued = tokens.issue_token(user=getattr(people, who).user, name="x", scopes=["read"])
+        with CaptureQueriesContext(connection) as ctx:
+            token = tokens.authenticate(issued.secret)
+            assert token is not None and token.pk == issued.token.pk
+            assert token.scopes == ["read"] and token.user.email == issued.token.user.email
+            if agent:
+                assert token.user.agent.tier == 1 and not hasattr(token.user, "contact")
+            else:
+                assert token.user.contact.organisation.name == "Acme"
+                assert not hasattr(token.user, "agent")
+        assert len(ctx.captured_queries) == 2  # the token, its first use written
+    assert alice.get("/api/v1/me/").json()["organisation"]["name"] == "Acme"
+    people.alice.organisation = people.globex
+    people.alice.save()
+    assert alice.get("/api/v1/me/").json()["organisation"]["name"] == "Globex"
+    people.alice.user.is_active = False
+    people.alice.user.save()
+    assert alice.get("/api/v1/me/").status_code == 401
+
 def test_scopes_narrow_what_a_token_may_do(api, ticket):
     reader = api("tess", scopes=["read"])
     assert reader.get(f"/api/v1/tickets/{ticket.reference}/").status_code == 200

@@ -39,6 +39,10 @@ class UserTimezoneMiddleware:
             if request.user.language:
                 translation.activate(request.user.language)
                 request.LANGUAGE_CODE = request.user.language
+        if not name and _api_token_request(request):
+            # API views answer in UTC (tierdesk.api.views.base): no need to read the
+            # provider's zone (a query) on every API call.
+            name = "UTC"
         if not name:
             name = Provider.current().time_zone
         try:
@@ -46,3 +50,8 @@ class UserTimezoneMiddleware:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             timezone.deactivate()
         return self.get_response(request)
+
+
+def _api_token_request(request) -> bool:
+    return request.path_info.startswith("/api/") and request.META.get(
+        "HTTP_AUTHORIZATION", "")[:7].lower() == "bearer "

@@ -127,7 +127,7 @@ def requester_of(request: Request, data: dict, *, agent: bool) -> Contact:
         return data["requester"]
     email = (data.get("requester_email") or "").strip()
     if email:
-        contact = (Contact.objects.select_related("organisation", "user")
+        contact = (Contact.objects.select_related("organisation__plan", "user")
                    .filter(user__email__iexact=email).first())
         if contact is None:
             raise ActionError(_("No contact has this address."), field="requester_email")

@@ -522,7 +522,9 @@ def main() -> None:
                 n = len(messages)
                 shown = ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
                 sustained = n / (cpu + worker_cpu)
-                print(f"| {before:,} | {what} | {door} | {processes} | {n / elapsed:,.0f} | "
+                rate = n / elapsed
+                print(f"| {before:,} | {what} | {door} | {processes} | "
+                      f"{rate:,.{0 if rate >= 10 else 1}f} | "
                       f"{1000 * cpu / n:.2f} | {n / cpu:,.0f} | "
                       f"{1000 * worker_cpu / n:.2f} | {sustained:,.0f} | "
                       f"{os.getloadavg()[0]:.1f} | {shown} |", flush=True)

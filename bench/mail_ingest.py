@@ -1,37 +1,53 @@
 """How fast inbound mail is taken in, and whether it stays flat as tickets pile up.
 
-    .venv/bin/python bench/mail_ingest.py [--messages 1000] [--sizes 1000,10000,100000]
+    .venv/bin/python bench/mail_ingest.py [--messages 1000] [--sizes 1000,100000]
+                                          [--processes 2] [--pipe 10] [--inline]
 
-On a fresh SQLite database in a temporary directory (nothing of var/ is
+On a fresh SQLite database (WAL) in a temporary directory (nothing of var/ is
 touched), for each ticket count in --sizes: tickets (and the mail that opened
 them) are bulk-loaded up to that count, then --messages realistic messages go
 through the whole inbound path — raw bytes stored and committed, parsed, quoted
-history stripped, routed, the ticket action run (SLA rows included), the
-outbound acknowledgement rendered and queued, the message's final state
-written. Two doors are measured: `ingest` (one message at a time, as
-`tierdesk mail ingest` does after start-up) and the IMAP poller's batches
-(`receive_many` of 50, then `process` each).
+history stripped, routed, the ticket action run (timeline, SLA rows, its one
+hook-work row), the message's final state written and committed.
+
+The doors, as production runs them:
+
+- `ingest`: `inbound.ingest`, one message at a time — what `tierdesk mail ingest`
+  does once Django has started;
+- `imap-batch`: what the IMAP poller does with a fetched batch of 50
+  (`receive_many`, one commit, then `process` each);
+- with --processes 2, each door in two processes at once on the one database
+  (two IMAP mailboxes polled by two consumers; an MTA delivering to two ingesting
+  processes): wall clock from the start of both to the end of the last, CPU added up;
+- `pipe` (--pipe N): the real command, `python -m tierdesk mail ingest`, one
+  process per message as Postfix's pipe(8) runs it — start-up included.
 
 The mix, from tests/mail/fixtures: 45% new tickets (Gmail, Outlook, Apple,
 Thunderbird shapes, English and Spanish, attachments, HTML-only), 30% replies
 to existing tickets (by subject code or by our Message-ID, quotes to strip),
-10% automatic replies, 5% delivery reports, 10% duplicates.
+10% automatic replies, 5% delivery reports, 10% duplicates (in the two-process
+runs a duplicate may reach both processes at once, as from two mailboxes).
+Warmed up first (templates, translations, policies loaded).
 
 "everything" runs as in production: the subscribers of tickets.hooks (routing,
 notices, webhooks, measures) are deferred to the worker, whose part is measured
 right after each run (`run_pending`, in batches) and reported beside the
-foreground; "everything, inline" runs them inside each action, as before.
+foreground; "everything, inline" (--inline) runs them inside each action, the
+old mode; "mail path alone" replaces the ticket actions by look-ups.
 
 Also printed: the time of parsing alone, and of the ticket actions alone, so
-the share of each is visible.
+the share of each is visible, and the load average with every row.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import platform
 import random
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -220,6 +236,82 @@ def run(door: str, messages: list[bytes]) -> tuple[float, float, dict[str, int]]
     return time.perf_counter() - started, time.process_time() - cpu, states
 
 
+def _child(door: str, messages: list[bytes], start, out) -> None:
+    from django.db import connections
+
+    connections.close_all()  # a connection of its own
+    start.wait()
+    try:
+        _wall, cpu, states = run(door, messages)
+        out.put((cpu, states, ""))
+    except Exception as exc:  # reported, not swallowed
+        out.put((0.0, {}, f"{type(exc).__name__}: {exc}"))
+    finally:
+        connections.close_all()
+
+
+def run_parallel(door: str, messages: list[bytes], processes: int
+                 ) -> tuple[float, float, dict[str, int]]:
+    """`run` in `processes` processes at once on the same database, the messages dealt
+    round-robin. (wall seconds from the start of all to the end of the last, CPU seconds
+    of all added up, states)."""
+    from django.db import connections
+    from huey.contrib.djhuey import HUEY
+
+    connections.close_all()  # no connection (database or queue) crosses the fork
+    HUEY.storage.close()
+    ctx = multiprocessing.get_context("fork")
+    start, out = ctx.Barrier(processes + 1), ctx.Queue()
+    procs = [ctx.Process(target=_child, args=(door, messages[i::processes], start, out))
+             for i in range(processes)]
+    for p in procs:
+        p.start()
+    start.wait()
+    started = time.perf_counter()
+    answers = [out.get() for _ in procs]
+    elapsed = time.perf_counter() - started
+    for p in procs:
+        p.join()
+    errors = [e for _c, _s, e in answers if e]
+    if errors:
+        raise RuntimeError("; ".join(errors))
+    states: dict[str, int] = {}
+    for _cpu, st, _e in answers:
+        for k, v in st.items():
+            states[k] = states.get(k, 0) + v
+    return elapsed, sum(c for c, _s, _e in answers), states
+
+
+def run_pipe(messages: list[bytes], var: str) -> tuple[float, float, dict[str, int]]:
+    """The MTA's door for real: `python -m tierdesk mail ingest` started once per message,
+    as Postfix's pipe(8) does. (wall seconds, CPU seconds of the children, states)."""
+    from django.db import connections
+
+    from tierdesk.mail.models import InboundMessage
+
+    connections.close_all()
+    env = {**os.environ, "TIERDESK_VAR_DIR": var}
+    before = InboundMessage.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    for raw in messages:
+        done = subprocess.run(
+            [sys.executable, "-m", "tierdesk", "mail", "ingest", "--source", "bench-pipe"],
+            input=raw, capture_output=True, env=env, cwd=ROOT, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.decode(errors="replace")[-2000:])
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
+    states: dict[str, int] = {}
+    for state in InboundMessage.objects.filter(pk__gt=before).values_list("state", flat=True):
+        states[state] = states.get(state, 0) + 1
+    dupes = len(messages) - sum(states.values())
+    if dupes:
+        states["(duplicate)"] = dupes
+    return elapsed, cpu, states
+
+
 @contextmanager
 def actions_stubbed(rng: random.Random):
     """The ticket actions replaced by look-ups of existing rows: what the mail path costs by itself.
@@ -349,8 +441,14 @@ def calibration() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1000)
-    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--sizes", default="1000,100000")
     parser.add_argument("--contacts", type=int, default=400)
+    parser.add_argument("--processes", type=int, default=2,
+                        help="also run each door in this many processes at once (1: not)")
+    parser.add_argument("--pipe", type=int, default=10,
+                        help="messages through the real `tierdesk mail ingest` command (0: not)")
+    parser.add_argument("--inline", action="store_true",
+                        help="also the old mode: the subscribers inside each action")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     with tempfile.TemporaryDirectory(prefix="tierdesk-bench-mail-") as var:
@@ -364,64 +462,81 @@ def main() -> None:
               f"Python {platform.python_version()}, SQLite {connection.Database.sqlite_version}, "
               f"load average {os.getloadavg()[0]:.1f}, pure-Python calibration {calibration():.0f} ms")
         print(f"# {args.messages} messages per run; the mix is in the docstring\n")
-        print("msg/s and ms/msg are wall-clock; CPU ms/msg is this process's CPU time, which the "
-              "other loads of a shared machine do not inflate.\n")
+        print("msg/s and ms/msg are wall-clock; CPU ms/msg is the CPU time of the processes "
+              "that took the mail in (added up when there are two), which the other loads of a "
+              "shared machine do not inflate; load is the load average when the row ended.\n")
         print("\"everything\" is the production mode: the message, the ticket action and its one "
               "hook-work row in the foreground; the subscribers (routing, notices, webhooks, "
               "measures) after the commit, in batches, by the worker — measured right after "
               "each run (\"worker CPU\"). \"inline\" runs the subscribers inside each action, "
               "as before. msg/s a core = 1000 / CPU ms.\n")
-        print("| tickets before | what runs | door | wall msg/s | CPU ms/msg | msg/s a core | "
-              "worker CPU ms/msg | sustained msg/s a core | states |")
-        print("|---:|---|---|---:|---:|---:|---:|---:|---|")
+        print("| tickets before | what runs | door | processes | wall msg/s | CPU ms/msg | "
+              "msg/s a core | worker CPU ms/msg | sustained msg/s a core | load | states |")
+        print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
         mix = Mix(people)
         from tierdesk.tickets.models import Ticket
 
         # Tasks are queued as in production (SqliteHuey in the temporary directory); no
         # consumer runs them: the worker's part is measured by drain(), in this process.
-        shares: dict[tuple[int, str], tuple[float, dict[str, float]]] = {}
+        shares: dict[tuple[int, str, int], tuple[float, dict[str, float]]] = {}
         # Warm-up, not measured: templates compiled, translations and policies loaded, as
         # in a worker that has been running for a while.
         grow(sizes[0], people, at)
         run("ingest", [mix.message(first=100001, last=100000 + sizes[0]) for _ in range(40)])
         drain()
 
+        plan = [("everything", "ingest", 1), ("everything", "imap-batch", 1)]
+        if args.processes > 1:
+            plan += [("everything", "ingest", args.processes),
+                     ("everything", "imap-batch", args.processes)]
+        if args.pipe:
+            plan.append(("everything", "pipe", 1))
+        if args.inline:
+            plan.append(("everything, inline", "ingest", 1))
+        plan += [("mail path alone", "ingest", 1), ("mail path alone", "imap-batch", 1)]
         for size in sizes:
             grow(size, people, at)
             first, last = 100001, 100000 + size  # the bulk-loaded ones
-            for what in ("everything", "everything, inline", "mail path alone"):
-                for door in ("ingest", "imap-batch"):
-                    if what == "everything, inline" and door == "imap-batch":
-                        continue
-                    messages = [mix.message(first=first, last=last) for _ in range(args.messages)]
-                    before = Ticket.objects.count()
-                    worker_cpu = 0.0
-                    if what == "everything":
-                        spent: dict[str, float] = {}
-                        elapsed, cpu, states = run(door, messages)
-                        with subscribers_timed(spent):
-                            _w, worker_cpu, _heard = drain()
-                        shares[(size, door)] = (worker_cpu, spent)
-                    elif what == "everything, inline":
-                        with inline_hooks():
-                            elapsed, cpu, states = run(door, messages)
+            for what, door, processes in plan:
+                count = args.pipe if door == "pipe" else args.messages
+                messages = [mix.message(first=first, last=last) for _ in range(count)]
+                before = Ticket.objects.count()
+                worker_cpu = 0.0
+                if what == "everything":
+                    spent: dict[str, float] = {}
+                    if door == "pipe":
+                        elapsed, cpu, states = run_pipe(messages, var)
+                    elif processes > 1:
+                        elapsed, cpu, states = run_parallel(door, messages, processes)
                     else:
-                        with actions_stubbed(random.Random(size)):
-                            elapsed, cpu, states = run(door, messages)
-                    n = len(messages)
-                    shown = ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
-                    sustained = n / (cpu + worker_cpu)
-                    print(f"| {before:,} | {what} | {door} | {n / elapsed:,.0f} | "
-                          f"{1000 * cpu / n:.2f} | {n / cpu:,.0f} | "
-                          f"{1000 * worker_cpu / n:.2f} | {sustained:,.0f} | {shown} |", flush=True)
+                        elapsed, cpu, states = run(door, messages)
+                    with subscribers_timed(spent):
+                        _w, worker_cpu, _heard = drain()
+                    shares[(size, door, processes)] = (worker_cpu, spent)
+                elif what == "everything, inline":
+                    with inline_hooks():
+                        elapsed, cpu, states = run(door, messages)
+                else:
+                    with actions_stubbed(random.Random(size)):
+                        elapsed, cpu, states = run(door, messages)
+                n = len(messages)
+                shown = ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
+                sustained = n / (cpu + worker_cpu)
+                rate = n / elapsed
+                print(f"| {before:,} | {what} | {door} | {processes} | "
+                      f"{rate:,.{0 if rate >= 10 else 1}f} | "
+                      f"{1000 * cpu / n:.2f} | {n / cpu:,.0f} | "
+                      f"{1000 * worker_cpu / n:.2f} | {sustained:,.0f} | "
+                      f"{os.getloadavg()[0]:.1f} | {shown} |", flush=True)
         print("\nWhere the worker's CPU time goes: the tickets.hooks subscribers (CPU ms per "
               "message, each app's own code, batch handlers included), at each size:\n")
         names = sorted({n for _cpu, spent in shares.values() for n in spent})
-        print("| tickets before | door | worker total | " + " | ".join(names) + " |")
-        print("|---:|---|---:|" + "---:|" * len(names))
-        for (size, door), (total, spent) in shares.items():
-            print(f"| {size:,} | {door} | {1000 * total / args.messages:.2f} | " + " | ".join(
-                f"{1000 * spent.get(n, 0.0) / args.messages:.2f}" for n in names) + " |")
+        print("| tickets before | door | processes | worker total | " + " | ".join(names) + " |")
+        print("|---:|---|---:|---:|" + "---:|" * len(names))
+        for (size, door, processes), (total, spent) in shares.items():
+            count = args.pipe if door == "pipe" else args.messages
+            print(f"| {size:,} | {door} | {processes} | {1000 * total / count:.2f} | " + " | ".join(
+                f"{1000 * spent.get(n, 0.0) / count:.2f}" for n in names) + " |")
         sample = [mix.message(first=first, last=last) for _ in range(args.messages)]
         cpu = time.process_time()
         parse_s = parse_only(sample)

@@ -307,3 +307,23 @@ def test_a_poller_killed_at_random_moments_takes_each_message_once(desk_on_serve
         assert _run_child(env, child).returncode == 0
     inbound.process_pending()
     _assert_each_once(env, n)
+
+
+def test_two_pollers_of_one_mailbox_at_once_take_each_message_once(desk_on_servers, child):
+    """Two consumers at once (two worker machines, or a poller per core): both fetch the
+    same unseen messages; each is stored once (its Message-ID), acted on once (the claim),
+    and marked on the server by whichever finished it."""
+    env = desk_on_servers
+    n = 12
+    _load(env, n)
+    procs = [subprocess.Popen(  # noqa: S603 - our own script, our own arguments
+        [sys.executable, str(Path(__file__).parent / "crashing_poll.py"), url(env)],
+        env={**child, "BATCH": str(batch)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, cwd=ROOT) for batch in (3, 4)]
+    done = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err[-2000:]
+        done.append(out.strip())
+    print(done)  # fetched/stored/processed by each: how the work was shared
+    _assert_each_once(env, n)

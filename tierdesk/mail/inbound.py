@@ -24,7 +24,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import BaseUserManager
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
@@ -61,15 +61,15 @@ def receive(raw: bytes, *, source: str, now: datetime | None = None, size: int |
     `truncated`: only the headers of a message too large to download (IMAP); `size`
     is then the size of the whole, which stays on the server."""
     key, message_id = parse.dedupe_key(raw)
-    try:
-        with transaction.atomic():
-            row = InboundMessage.objects.create(
-                dedupe_key=key, message_id=message_id[:255], source=source[:200], raw=raw,
-                size=size if size is not None else len(raw), received_at=now or clock.now(),
-                details={"truncated": True} if truncated else {})
+    row = InboundMessage(
+        dedupe_key=key, message_id=message_id[:255], source=source[:200], raw=raw,
+        size=size if size is not None else len(raw), received_at=now or clock.now(),
+        details={"truncated": True} if truncated else {})
+    # One statement, committed on its own (autocommit): the first copy is written,
+    # a second finds it (ON CONFLICT DO NOTHING: no exception, no savepoint).
+    if rows.insert_new(row, unique="dedupe_key"):
         return row, True
-    except IntegrityError:
-        return InboundMessage.objects.defer("raw").get(dedupe_key=key), False
+    return InboundMessage.objects.defer("raw").get(dedupe_key=key), False
 
 
 def receive_many(raws: Iterable[bytes], *, source: str,
@@ -308,8 +308,8 @@ class _Processing:
         if follow_up:
             self._note(ticket, _("Follow-up by email to %(ref)s, which was resolved too long ago "
                                  "to reopen.") % {"ref": follow_up})
-        event = ticket.events.order_by("pk").first()
-        self._done(Outcome.CREATED, ticket, event)
+        self._done(Outcome.CREATED, ticket, None)
+        self.row.event_id = _created_event_id(ticket.pk)
 
     def _bounce_note(self, decision: route.Route) -> None:
         ticket = decision.ticket
@@ -398,6 +398,19 @@ class _Processing:
                                             None, full_name=new.name[:200], language=language)
         return Contact.objects.create(user=user, organisation=new.organisation,
                                       held_for_review=new.held)
+
+
+@functools.cache
+def _created_sql() -> str:
+    e, col = TicketEvent, rows.column
+    return (f"SELECT {col(e, 'id')} FROM {rows.table(e)} WHERE {col(e, 'ticket')} = %s "  # noqa: S608
+            f"ORDER BY {col(e, 'id')} LIMIT 1")
+
+
+def _created_event_id(ticket_id: int) -> int | None:
+    """The ticket's first event (its `created`), by primary key: all the row keeps of it."""
+    found = rows.scalar_row(_created_sql(), [ticket_id])
+    return found[0] if found is not None else None
 
 
 def _languages() -> list[tuple[str, str]]:

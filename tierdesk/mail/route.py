@@ -34,6 +34,7 @@ from tierdesk.mail import conf, ids, rows
 from tierdesk.mail.models import InboundMessage
 from tierdesk.mail.parse import Automation, ParsedMail
 from tierdesk.notifications.outbox import outbox_pk
+from tierdesk.sla.models import Plan
 from tierdesk.tickets.access import parse_reference
 from tierdesk.tickets.models import Ticket
 from tierdesk.tickets.permissions import can_view, is_agent
@@ -79,7 +80,7 @@ class Route:
 
 
 _TICKET = (rows.Part(Ticket, "t"), rows.Part(Organisation, "o"), rows.Part(Contact, "c"),
-           rows.Part(User, "u"))
+           rows.Part(User, "u"), rows.Part(Plan, "p"))
 
 
 # The hand-written reads (rows.py): only identifiers from the models' _meta are put
@@ -88,25 +89,28 @@ _TICKET = (rows.Part(Ticket, "t"), rows.Part(Organisation, "o"), rows.Part(Conta
 
 @functools.cache
 def _ticket_sql(key: str) -> str:
-    t, o, c, u = _TICKET
+    t, o, c, u, p = _TICKET
     col = rows.column
-    return (f"SELECT {t.columns()}, {o.columns()}, {c.columns()}, {u.columns()} "  # noqa: S608
-            f"FROM {t.table()} "
+    return (f"SELECT {t.columns()}, {o.columns()}, {c.columns()}, {u.columns()}, "  # noqa: S608
+            f"{p.columns()} FROM {t.table()} "
             f"JOIN {o.table()} ON o.{col(Organisation, 'id')} = t.{col(Ticket, 'organisation')} "
+            f"JOIN {p.table()} ON p.{col(Plan, 'id')} = o.{col(Organisation, 'plan')} "
             f"JOIN {c.table()} ON c.{col(Contact, 'id')} = t.{col(Ticket, 'requester')} "
             f"JOIN {u.table()} ON u.{col(User, 'id')} = c.{col(Contact, 'user')} "
             f"WHERE t.{col(Ticket, key)} = %s")
 
 
 def _ticket(*, number: int | None = None, pk: int | None = None) -> Ticket | None:
-    """A ticket with its organisation and requester (the notices the action sends read
-    them), in one query."""
+    """A ticket with its organisation (and its plan: the SLA refresh reads it) and
+    requester (the notices the action sends read them), in one query."""
     key = "number" if number is not None else "id"
     found = rows.fetch(_ticket_sql(key), [number if number is not None else pk], _TICKET)
     if found is None:
         return None
-    ticket, organisation, contact, user = found
+    ticket, organisation, contact, user, plan = found
     assert isinstance(ticket, Ticket) and isinstance(contact, Contact)
+    assert isinstance(organisation, Organisation)
+    rows.cache(organisation, "plan", plan)
     rows.cache(ticket, "organisation", organisation)
     rows.cache(ticket, "requester", contact)
     rows.cache(contact, "user", user)
@@ -155,30 +159,32 @@ def find_ticket(mail: ParsedMail) -> tuple[Ticket | None, str]:
 
 
 _USER = (rows.Part(User, "u"), rows.Part(Agent, "a"), rows.Part(Contact, "c"),
-         rows.Part(Organisation, "o"))
+         rows.Part(Organisation, "o"), rows.Part(Plan, "p"))
 
 
 @functools.cache
 def _user_sql() -> str:
-    u, a, c, o = _USER
+    u, a, c, o, p = _USER
     col = rows.column
-    return (f"SELECT {u.columns()}, {a.columns()}, {c.columns()}, {o.columns()} "  # noqa: S608
-            f"FROM {u.table()} "
+    return (f"SELECT {u.columns()}, {a.columns()}, {c.columns()}, {o.columns()}, "  # noqa: S608
+            f"{p.columns()} FROM {u.table()} "
             f"LEFT JOIN {a.table()} ON a.{col(Agent, 'user')} = u.{col(User, 'id')} "
             f"LEFT JOIN {c.table()} ON c.{col(Contact, 'user')} = u.{col(User, 'id')} "
             f"LEFT JOIN {o.table()} ON o.{col(Organisation, 'id')} = c.{col(Contact, 'organisation')} "
+            f"LEFT JOIN {p.table()} ON p.{col(Plan, 'id')} = o.{col(Organisation, 'plan')} "
             f"WHERE u.{col(User, 'email')} = %s LIMIT 1")
 
 
 def find_user(email: str) -> User | None:
-    """The user of an address, with agent, contact and organisation, in one query.
+    """The user of an address, with agent, contact, organisation and its plan (what a
+    new ticket's SLA rows need), in one query.
 
     Addresses are stored in lower case (UserManager.create_user): an exact,
     indexed lookup, flat however many people there are."""
     found = rows.fetch(_user_sql(), [email], _USER)
     if found is None:
         return None
-    user, agent, contact, organisation = found
+    user, agent, contact, organisation, plan = found
     assert isinstance(user, User)
     rows.cache(user, "agent", agent)
     rows.cache(user, "contact", contact)
@@ -187,6 +193,8 @@ def find_user(email: str) -> User | None:
             rows.cache(one, "user", user)
     if contact is not None:
         rows.cache(contact, "organisation", organisation)
+        if organisation is not None:
+            rows.cache(organisation, "plan", plan)
     return user
 
 
@@ -261,7 +269,6 @@ def recently_refused(email: str, now: datetime) -> bool:
 
 def unknown_senders() -> Organisation:
     """Where contacts held for review wait when no ticket tells their organisation."""
-    from tierdesk.sla.models import Plan
 
     org = Organisation.objects.filter(name=conf.unknown_senders_organisation()).first()
     if org is None:

@@ -11,6 +11,7 @@ select_related would. Reads only; SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -130,3 +131,30 @@ def update(instance: Model, fields: Sequence[str], *, where: str = "", params: S
     with connection.cursor() as cursor:
         cursor.execute(sql, [*values, instance.pk, *params])
         return cursor.rowcount
+
+
+@functools.cache
+def _insert_sql(model: type[Model], conflict: str, vendor: str) -> tuple[str, tuple[Field, ...]]:
+    fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
+    names = ", ".join(quote(str(f.column)) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    return (f"INSERT INTO {table(model)} ({names}) VALUES ({marks}) "  # noqa: S608 - identifiers only
+            f"ON CONFLICT ({column(model, conflict)}) DO NOTHING "
+            f"RETURNING {column(model, model._meta.pk.name)}"), fields
+
+
+def insert_new(instance: Model, *, unique: str) -> bool:
+    """INSERT the instance unless a row with the same `unique` value exists (one
+    statement, no exception, no savepoint). True, with the primary key set, when
+    it was written; False when the other row was there first."""
+    sql, fields = _insert_sql(type(instance), unique, connection.vendor)
+    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    instance.pk = row[0]
+    instance._state.adding = False
+    instance._state.db = connection.alias
+    return True

@@ -15,13 +15,15 @@ own indexed column, so that `next_due_at` keeps meaning "the next deadline".
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db import connection
 
 from tierdesk.sla.engine import Calendar, Policy, TargetState, evaluate, explain, instant_at
 from tierdesk.sla.models import BusinessCalendar, Plan, TicketSLA
@@ -173,17 +175,87 @@ def save_rows(rows: list[TicketSLA]) -> None:
 
 
 def refresh_ticket(ticket: Ticket, *, now: datetime) -> None:
-    """Recompute the ticket's SLA rows and `next_due_at` from its timeline."""
+    """Recompute the ticket's SLA rows and `next_due_at` from its timeline.
+
+    It runs inside every ticket action, so it is written as three or four statements
+    prepared once (the rebuild's approach, for one ticket): the events the clock reads,
+    with the few payload keys it needs as columns; one multi-row upsert; the rows of
+    targets the ticket no longer has deleted; `next_due_at` only when it moved.
+    """
     compiled = policy_for(ticket)
-    timeline = ticket_timeline(ticket)
-    rows, next_due = compute_rows(ticket.pk, compiled, engine_events(timeline), now,
-                                  announced=announced_breaches(timeline))
-    TicketSLA.objects.filter(ticket=ticket).exclude(
-        target__in=[r.target for r in rows]).delete()
-    save_rows(rows)
-    if ticket.next_due_at != next_due:
-        ticket.next_due_at = next_due
-        type(ticket).objects.filter(pk=ticket.pk).update(next_due_at=next_due)
+    timeline = sla_timeline(ticket.pk)
+    values, next_due = compute_row_values(ticket.pk, compiled, engine_events(timeline), now,
+                                          announced=announced_breaches(timeline))
+    sql = _refresh_sql(connection.vendor, len(values))
+    with connection.cursor() as cur:
+        cur.execute(sql.delete, [ticket.pk, *(v[1] for v in values)])
+        if values:
+            cur.execute(sql.upsert, [_adapt(x) for v in values for x in v])
+        if ticket.next_due_at != next_due:
+            ticket.next_due_at = next_due
+            cur.execute(sql.next_due, [_adapt(next_due), ticket.pk])
+
+
+# The codes the clock reads (engine_events, announced_breaches): no other event matters.
+SLA_CODES = ("created", "status_changed", "resolved", "reopened", "closed", "priority_changed",
+             "public_reply", "resolution_plan_posted", "sla_breached")
+_PAYLOAD_KEYS = ("to", "priority", "by", "target")
+
+
+@dataclass(frozen=True)
+class _RefreshSQL:
+    timeline: str
+    delete: str
+    upsert: str
+    next_due: str
+
+
+@functools.cache
+def _refresh_sql(vendor: str, n: int) -> _RefreshSQL:
+    """Identifiers from the models only; every value is a parameter."""
+    from tierdesk.tickets.models import Ticket, TicketEvent
+
+    q = connection.ops.quote_name
+    if vendor == "postgresql":
+        keys = ", ".join(f"payload->>'{k}'" for k in _PAYLOAD_KEYS)
+    else:
+        keys = ", ".join(f"json_extract(payload, '$.{k}')" for k in _PAYLOAD_KEYS)
+    events, sla = q(TicketEvent._meta.db_table), q(TicketSLA._meta.db_table)
+    codes = ", ".join(f"'{c}'" for c in SLA_CODES)
+    cols = ", ".join(ROW_COLUMNS)
+    update = ", ".join(f"{c} = excluded.{c}" for c in ROW_COLUMNS[2:])
+    row = "(" + ", ".join(["%s"] * len(ROW_COLUMNS)) + ")"
+    return _RefreshSQL(
+        timeline=(f"SELECT code, at, {keys} FROM {events} "  # noqa: S608 - our own names
+                  f"WHERE ticket_id = %s AND code IN ({codes}) ORDER BY at, id"),
+        delete=(f"DELETE FROM {sla} WHERE ticket_id = %s"  # noqa: S608 - our own names
+                + (f" AND target NOT IN ({', '.join(['%s'] * n)})" if n else "")),
+        upsert=(f"INSERT INTO {sla} ({cols}) VALUES {', '.join([row] * n)} "  # noqa: S608
+                f"ON CONFLICT (ticket_id, target) DO UPDATE SET {update}"),
+        next_due=f"UPDATE {q(Ticket._meta.db_table)} SET next_due_at = %s WHERE id = %s",  # noqa: S608
+    )
+
+
+def sla_timeline(ticket_id: int) -> list[tuple[str, datetime, dict]]:
+    """The ticket's events the clock reads, in order, as (code, at, payload) with only
+    the payload keys it uses: what `engine_events` and `announced_breaches` take."""
+    with connection.cursor() as cur:
+        cur.execute(_refresh_sql(connection.vendor, 0).timeline, [ticket_id])
+        found = cur.fetchall()
+    out = []
+    for code, at, *keys in found:
+        if isinstance(at, str):  # SQLite without the declared type's converter
+            at = datetime.fromisoformat(at)
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=UTC)
+        out.append((code, at, dict(zip(_PAYLOAD_KEYS, keys, strict=True))))
+    return out
+
+
+def _adapt(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return connection.ops.adapt_datetimefield_value(value)
+    return value
 
 
 def _warning_instant(policy: Policy, state: TargetState, now: datetime) -> datetime:

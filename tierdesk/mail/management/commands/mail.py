@@ -21,6 +21,10 @@ EX_TEMPFAIL = 75
 
 class Command(BaseCommand):
     help = "Take in email: one message from standard input, or the IMAP mailboxes."
+    # An MTA starts `ingest` once per message: Django's system checks (which import every
+    # URLconf and view, the PDF reports' fonts among them) would be most of its start-up.
+    # `tierdesk check` and every other command still run them.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="verb", required=True)
@@ -49,7 +53,8 @@ class Command(BaseCommand):
             self.stderr.write(f"could not store the message: {type(exc).__name__}: {exc}")
             sys.exit(EX_TEMPFAIL)
         if row.state in (row.State.RECEIVED, row.State.FAILED):
-            row = inbound.process(row.pk)
+            row.raw = raw  # in hand: processing need not read it back
+            row = inbound.process(row)
         word = "stored" if created else "already known"
         self.stdout.write(f"{word}: message {row.pk} {row.state}"
                           f"{' (' + row.reason + ')' if row.reason else ''}"

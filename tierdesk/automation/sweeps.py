@@ -49,7 +49,7 @@ from django.utils.translation import gettext as _
 
 from tierdesk.accounts.models import Agent, Organisation, Provider, Team
 from tierdesk.automation import react, schedule
-from tierdesk.automation.bulk import among
+from tierdesk.automation.bulk import among, gc_paused
 from tierdesk.automation.models import Alarm, CommitmentPolicy, Firing, Watcher
 from tierdesk.automation.rules import CompiledRule, matches
 from tierdesk.notifications import recipients
@@ -139,7 +139,8 @@ def sweep(*, now: datetime, batch: int = SWEEP_BATCH, follow: bool = True) -> Sw
         if not ids:
             break
         seen.update(ids)
-        claimed = sweep_batch(ids, now=now, report=report)
+        with gc_paused():
+            claimed = sweep_batch(ids, now=now, report=report)
         if follow and claimed:
             transaction.on_commit(functools.partial(_queue_follow_up, claimed))
     report.tickets = len(seen)
@@ -399,7 +400,7 @@ def _reschedule(tickets: dict[int, Ticket], sla: dict[int, list[_Row]],
                 fired: dict[int, set[tuple[str, str, int]]], timed: list[CompiledRule]) -> None:
     """Move each ticket's deadline and alarm past the steps now taken."""
     due_changes: list[tuple[int, datetime | None]] = []
-    alarms: list[Alarm] = []
+    alarms: list[tuple[int, datetime | None]] = []  # (ticket id, instant): no model instances
     current = dict(Alarm.objects.filter(among("ticket_id", list(tickets)))
                    .values_list("ticket_id", "at"))
     for pk, ticket in tickets.items():
@@ -413,23 +414,24 @@ def _reschedule(tickets: dict[int, Ticket], sla: dict[int, list[_Row]],
                                        start=start, commitment=commitment, owes=owes,
                                        instants=instants)
         if alarm != current.get(pk) or pk not in current:
-            alarms.append(Alarm(ticket_id=pk, at=alarm))
+            alarms.append((pk, alarm))
     write_next_due(due_changes)
     _write_alarms(alarms)
 
 
-def _write_alarms(alarms: list[Alarm]) -> None:
+def _write_alarms(alarms: list[tuple[int, datetime | None]]) -> None:
     if not alarms:
         return
     if connection.vendor != "postgresql":
-        Alarm.objects.bulk_create(alarms, update_conflicts=True, unique_fields=["ticket"],
+        Alarm.objects.bulk_create([Alarm(ticket_id=pk, at=at) for pk, at in alarms],
+                                  update_conflicts=True, unique_fields=["ticket"],
                                   update_fields=["at"], batch_size=500)
         return
     with connection.cursor() as cur:  # two array parameters, whatever the number of rows
         cur.execute(f"INSERT INTO {Alarm._meta.db_table} (ticket_id, at) "  # noqa: S608 - our own table name
                     "SELECT * FROM unnest(%s::bigint[], %s::timestamptz[]) "
                     "ON CONFLICT (ticket_id) DO UPDATE SET at = excluded.at",
-                    [[a.ticket_id for a in alarms], [a.at for a in alarms]])
+                    [[pk for pk, _at in alarms], [at for _pk, at in alarms]])
 
 
 def _next_deadline(rows: list[_Row], announced: frozenset[str]) -> datetime | None:
@@ -448,7 +450,9 @@ def _next_deadline(rows: list[_Row], announced: frozenset[str]) -> datetime | No
 # --------------------------------------------------------------------------- stage 2
 
 
-FOLLOW_BATCH = 500
+# A sweep batch's steps (a thousand tickets' warnings and breaches) followed up in one
+# transaction: a batch has a fixed cost (a dozen reads, a render per language and zone).
+FOLLOW_BATCH = 2 * SWEEP_BATCH
 
 
 def follow_up(ids: list[int], *, now: datetime, batch: int = FOLLOW_BATCH) -> int:
@@ -456,7 +460,8 @@ def follow_up(ids: list[int], *, now: datetime, batch: int = FOLLOW_BATCH) -> in
     Returns how many this call took."""
     done = 0
     for i in range(0, len(ids), batch):
-        done += follow_up_batch(ids[i:i + batch], now=now)
+        with gc_paused():
+            done += follow_up_batch(ids[i:i + batch], now=now)
     return done
 
 

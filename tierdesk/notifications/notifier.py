@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from html import escape as _escape_html
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -241,6 +242,7 @@ def notify_many(notices: Iterable[Notice], *, at: datetime | None = None,
                .values_list("recipient_id", "key"))
     # Who hears what: (notice, user, preference), in the order `notify` would go.
     plan: list[tuple[Notice, User, Preference]] = []
+    defaults: dict[int, Preference] = {}
     for notice in notices:
         seen: set[int] = set()
         for user in notice.recipients:
@@ -249,7 +251,9 @@ def notify_many(notices: Iterable[Notice], *, at: datetime | None = None,
             seen.add(user.pk)
             if (user.pk, notice.key[:200]) in told:  # a notice of the same key, earlier
                 continue
-            pref = prefs.get(user.pk) or Preference(user=user)
+            pref = prefs.get(user.pk) or defaults.get(user.pk)
+            if pref is None:  # the defaults, one instance per person (read only)
+                pref = defaults[user.pk] = Preference(user=user)
             if notice.kind in (pref.muted_kinds or []):
                 continue
             if user.pk in agents and pref.in_app:
@@ -432,7 +436,8 @@ def _fill(texts: tuple[str, str, str], values: dict[str, str]) -> tuple[str, str
     for marker, value in values.items():
         subject = subject.replace(marker, value)
         text = text.replace(marker, value)
-        html = html.replace(marker, escape(value))
+        # What django.utils.html.escape gives for a str, without its check for lazy text.
+        html = html.replace(marker, _escape_html(value))
     return subject, text, html
 
 

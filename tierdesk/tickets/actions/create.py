@@ -13,7 +13,14 @@ from django.utils.translation import gettext as _
 from tierdesk.accounts.models import Contact, Organisation, User
 from tierdesk.sla import adapter as sla_adapter
 from tierdesk.sla.models import TicketSLA
-from tierdesk.tickets.actions.base import action, next_number, now, record, store_attachments
+from tierdesk.tickets.actions.base import (
+    action,
+    insert,
+    next_number,
+    now,
+    record,
+    store_attachments,
+)
 from tierdesk.tickets.attachments import check_uploads
 from tierdesk.tickets.errors import ActionError, Forbidden
 from tierdesk.tickets.lifecycle import Status
@@ -160,7 +167,7 @@ def create_ticket(*, actor: User | None, new: NewTicket, at: datetime | None = N
     compiled = sla_adapter.compile_policy(organisation.plan, organisation.contract_targets)
     sla_rows, next_due = sla_adapter.compute_rows(
         0, compiled, [{"at": at, "type": "created", "priority": priority.code}], at)
-    ticket = Ticket.objects.create(
+    ticket = Ticket(
         number=next_number(),
         organisation=organisation,
         requester=new.requester,
@@ -177,6 +184,7 @@ def create_ticket(*, actor: User | None, new: NewTicket, at: datetime | None = N
         next_due_at=next_due,
         **new.intake.as_columns(),
     )
+    insert(ticket)
     if new.cc:
         ticket.cc.set(new.cc)
     event = record(ticket, EventCode.CREATED, actor=actor, at=at, body=ticket.description,

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Field, Model, Sum
 
 from tierdesk.accounts.models import Organisation, User
@@ -151,6 +151,32 @@ def insert(instance: Model) -> None:
     instance._state.db = connection.alias
 
 
+@functools.cache
+def _update_sql(model: type[Model], names: tuple[str, ...], vendor: str
+                ) -> tuple[str, tuple[Field, ...]]:
+    q = connection.ops.quote_name
+    fields: list[Field] = []
+    for name in names:
+        f = model._meta.get_field(name)
+        if not isinstance(f, Field) or not f.concrete or f.many_to_many:
+            raise ValueError(f"{name} is not a column of {model.__name__}")
+        fields.append(f)
+    sets = ", ".join(f"{q(str(f.column))} = %s" for f in fields)
+    return (f"UPDATE {q(model._meta.db_table)} SET {sets} "  # noqa: S608 - identifiers only
+            f"WHERE {q(str(model._meta.pk.column))} = %s"), tuple(fields)
+
+
+def update(instance: Model, names: list[str]) -> None:
+    """save(update_fields=names), by a statement written once per model and set of
+    columns (what every action's `touch` runs)."""
+    sql, fields = _update_sql(type(instance), tuple(dict.fromkeys(names)), connection.vendor)
+    values = [f.get_db_prep_save(f.pre_save(instance, False), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, instance.pk])
+        if cursor.rowcount == 0:
+            raise DatabaseError("Save with update_fields did not affect any rows.")
+
+
 def last_recorded(ticket: Ticket, code: EventCode | str) -> TicketEvent:
     """The ticket's latest event of `code`: the one this action appended when it did (no
     query), else read from the timeline."""
@@ -187,7 +213,7 @@ def attachments_bytes(ticket: Ticket) -> int:
 def touch(ticket: Ticket, at: datetime, *, fields: list[str]) -> None:
     """Save the cached columns and recompute the SLA rows, in the action's transaction."""
     ticket.updated_at = at
-    ticket.save(update_fields=[*fields, "updated_at"])
+    update(ticket, [*fields, "updated_at"])
     with_plan(ticket)
     sla_adapter.refresh_ticket(ticket, now=at)
 

@@ -102,6 +102,20 @@ def test_a_new_ticket_keeps_the_whole_text(people, ingest):
     assert ticket.requester == people.bob
 
 
+def test_a_new_ticket_by_mail_gets_the_middle_of_the_active_scale(people, ingest):
+    """Mail never says a priority: the middle of the active ranks (one statement)."""
+    from tierdesk.tickets.models import Priority
+
+    assert ingest(new_raw(1), at=AT).ticket.priority.code == "medium"  # of five
+    Priority.objects.filter(code="critical").update(is_active=False)
+    assert ingest(new_raw(2), at=AT).ticket.priority.code == "low"  # high medium LOW request
+    Priority.objects.filter(code="request").update(is_active=False)
+    assert ingest(new_raw(3), at=AT).ticket.priority.code == "medium"  # high MEDIUM low
+    Priority.objects.update(is_active=False)
+    Priority.objects.filter(code="high").update(is_active=True)
+    assert ingest(new_raw(4), at=AT).ticket.priority.code == "high"
+
+
 def test_same_message_twice_acts_once(people, ingest):
     first = ingest("gmail_new_en.eml", at=AT)
     second = ingest("gmail_new_en.eml", at=AT)

@@ -304,7 +304,9 @@ def main() -> None:
     reset(saved)  # leave it as it was built, for --reuse
 
     def fmt(xs: list[float]) -> str:
-        return f"median {statistics.median(xs) * 1000:.0f} ms, worst {max(xs) * 1000:.0f} ms"
+        each = ", ".join(f"{x * 1000:.0f}" for x in xs)
+        return (f"median {statistics.median(xs) * 1000:.0f} ms, worst {max(xs) * 1000:.0f} ms "
+                f"(runs in order: {each})")
 
     git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                          cwd=ROOT).stdout.strip()

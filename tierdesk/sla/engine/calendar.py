@@ -189,20 +189,7 @@ class Calendar:
         except TypeError:
             since = None
         if type(since) is timedelta and type(delta) is timedelta and delta > _ZERO:
-            k = since.days // BLOCK_DAYS
-            starts, shift, cum, total, base, _ = self._fast.get(k) or self._fast_block(k)
-            i = bisect_right(starts, since) - 1
-            if i < 0:
-                goal = delta
-            else:
-                position = shift[i] + since
-                before = cum[i]
-                goal = delta + (before if position > before else position)
-            if goal <= total:
-                j = bisect_left(cum, goal)
-                wall = base[j]
-                if wall is not None:
-                    return wall + goal
+            return self.instant_after(since, delta)
         return self._add(start, delta)
 
     def _add(self, start: datetime, delta: timedelta) -> datetime:
@@ -366,7 +353,7 @@ class Calendar:
 
     def instant_after(self, since: timedelta, delta: timedelta) -> datetime:
         """``from_us(add_us(since // µs, delta // µs))`` for timedeltas since the epoch:
-        add()'s fast path, for evaluate()'s due instants."""
+        the step of add() after its conversion, and evaluate()'s due instants."""
         if delta > _ZERO:
             k = since.days // BLOCK_DAYS
             starts, shift, cum, total, base, _ = self._fast.get(k) or self._fast_block(k)

@@ -35,7 +35,7 @@ from tierdesk.mail import conf, outbound, parse, route, rows
 from tierdesk.mail.models import InboundMessage
 from tierdesk.mail.quotes import strip_quotes
 from tierdesk.tickets import actions
-from tierdesk.tickets.actions import escalation
+from tierdesk.tickets.actions import base, escalation
 from tierdesk.tickets.actions.conversation import MAX_BODY
 from tierdesk.tickets.attachments import check_uploads
 from tierdesk.tickets.errors import ActionError
@@ -67,7 +67,7 @@ def receive(raw: bytes, *, source: str, now: datetime | None = None, size: int |
         details={"truncated": True} if truncated else {})
     # One statement, committed on its own (autocommit): the first copy is written,
     # a second finds it (ON CONFLICT DO NOTHING: no exception, no savepoint).
-    if rows.insert_new(row, unique="dedupe_key"):
+    if base.insert(row, unique="dedupe_key"):
         return row, True
     return InboundMessage.objects.defer("raw").get(dedupe_key=key), False
 
@@ -208,7 +208,7 @@ class _Processing:
             self._act(decision)
         row.details = self.details
         row.processed_at = self.now
-        rows.update(row, ["state", "reason", "outcome", "error", "processed_at", "from_address",
+        base.update(row, ["state", "reason", "outcome", "error", "processed_at", "from_address",
                           "subject", "automated", "ticket", "event", "details"])
 
     # -- the routes -----------------------------------------------------------------

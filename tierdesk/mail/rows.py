@@ -11,7 +11,6 @@ select_related would. Reads only; SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -114,47 +113,3 @@ def column(model: type[Model], field: str) -> str:
 
 def table(model: type[Model]) -> str:
     return quote(model._meta.db_table)
-
-
-def update(instance: Model, fields: Sequence[str], *, where: str = "", params: Sequence[Any] = ()
-           ) -> int:
-    """UPDATE one row's `fields` from the instance (values prepared by each field, as
-    save() would), optionally only `where` an extra condition holds. Rows changed."""
-    model = type(instance)
-    sets, values = [], []
-    for name in fields:
-        f = model._meta.get_field(name)
-        sets.append(f"{quote(str(f.column))} = %s")  # type: ignore[union-attr]
-        values.append(f.get_db_prep_save(getattr(instance, f.attname), connection))  # type: ignore[union-attr]
-    sql = (f"UPDATE {table(model)} SET {', '.join(sets)} "  # noqa: S608 - identifiers only
-           f"WHERE {column(model, model._meta.pk.name)} = %s{' AND ' + where if where else ''}")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, instance.pk, *params])
-        return cursor.rowcount
-
-
-@functools.cache
-def _insert_sql(model: type[Model], conflict: str, vendor: str) -> tuple[str, tuple[Field, ...]]:
-    fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
-    names = ", ".join(quote(str(f.column)) for f in fields)
-    marks = ", ".join(["%s"] * len(fields))
-    return (f"INSERT INTO {table(model)} ({names}) VALUES ({marks}) "  # noqa: S608 - identifiers only
-            f"ON CONFLICT ({column(model, conflict)}) DO NOTHING "
-            f"RETURNING {column(model, model._meta.pk.name)}"), fields
-
-
-def insert_new(instance: Model, *, unique: str) -> bool:
-    """INSERT the instance unless a row with the same `unique` value exists (one
-    statement, no exception, no savepoint). True, with the primary key set, when
-    it was written; False when the other row was there first."""
-    sql, fields = _insert_sql(type(instance), unique, connection.vendor)
-    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    instance.pk = row[0]
-    instance._state.adding = False
-    instance._state.db = connection.alias
-    return True

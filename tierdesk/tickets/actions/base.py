@@ -127,28 +127,36 @@ def record(ticket: Ticket, code: EventCode | str, *, actor: User | None, at: dat
 
 
 @functools.cache
-def _insert_sql(model: type[Model], vendor: str) -> tuple[str, tuple[Field, ...]]:
+def _insert_sql(model: type[Model], vendor: str, unique: str | None
+                ) -> tuple[str, tuple[Field, ...]]:
     q = connection.ops.quote_name
     fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
     names = ", ".join(q(str(f.column)) for f in fields)
+    skip = (f"ON CONFLICT ({q(str(model._meta.get_field(unique).column))}) DO NOTHING "  # type: ignore[union-attr]
+            if unique else "")
     return (f"INSERT INTO {q(model._meta.db_table)} ({names}) "  # noqa: S608 - identifiers only
-            f"VALUES ({', '.join(['%s'] * len(fields))}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) {skip}"
             f"RETURNING {q(str(model._meta.pk.column))}"), fields
 
 
-def insert(instance: Model) -> None:
+def insert(instance: Model, *, unique: str | None = None) -> bool:
     """INSERT a new row as save() would (each field's pre_save and prepared value), by a
     statement written once per model: an action's ticket and events, on every message
     and request, skip the ORM's query compilation. No model signal is sent (none is
-    connected to these models)."""
-    sql, fields = _insert_sql(type(instance), connection.vendor)
+    connected to these models). With `unique`, a row holding the same value of that
+    unique column wins (ON CONFLICT DO NOTHING: no exception, no savepoint) and nothing
+    is written. True, with the primary key set, when the row was written."""
+    sql, fields = _insert_sql(type(instance), connection.vendor, unique)
     values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         row = cursor.fetchone()
+    if row is None:
+        return False
     instance.pk = row[0]
     instance._state.adding = False
     instance._state.db = connection.alias
+    return True
 
 
 @functools.cache

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from sla_exact import flat
 from sla_strategies import ZONES, calendar_specs, instants, opens_at_all
 
 from tierdesk.sla.engine import Calendar, Policy, TargetState, evaluate
@@ -29,20 +30,11 @@ KINDS = ("status",) * 4 + ("priority",) * 2 + ("first_response", "resolution_pla
 WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-def _exact(instant: datetime | None) -> tuple[Any, ...] | None:
-    return None if instant is None else (instant, repr(instant), instant.fold, instant.tzinfo)
-
-
-def _flat(states: dict[str, TargetState]) -> dict[str, tuple[Any, ...]]:
-    return {
-        name: (s.state, s.elapsed, s.target, _exact(s.due), _exact(s.met_at), _exact(s.breached_at))
-        for name, s in states.items()
-    }
 
 
 def _outcome(function: Any, *args: Any) -> Any:
     try:
-        return _flat(function(*args))
+        return flat(function(*args))
     except ValueError as error:
         return ("error", str(error))
 
@@ -153,7 +145,7 @@ def test_new_as_a_pause_status_counts_nothing_until_the_ticket_moves() -> None:
     events = [{"at": created, "type": "created", "priority": "high"},
               {"at": created + timedelta(hours=3), "type": "status", "status": "open"}]
     states = evaluate(policy, events, created + timedelta(hours=4))
-    assert _flat(states) == _flat(_general(policy, events, created + timedelta(hours=4)))
+    assert flat(states) == flat(_general(policy, events, created + timedelta(hours=4)))
     assert states["first_response"].elapsed == timedelta(hours=1)
     assert states["first_response"].state == "running"
     assert states["first_response"].due == created + timedelta(hours=4)

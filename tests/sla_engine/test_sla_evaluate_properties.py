@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from sla_exact import flat
 from sla_naive import NaiveCalendar, naive_evaluate
 from sla_strategies import ZONES, calendar_specs, instants, opens_at_all
 
@@ -190,16 +191,6 @@ def test_day_forms_are_the_naive_walk(
 
 # --------------------------------------------------------------------------- evaluate()'s fast path
 
-def _exact(instant: datetime | None) -> tuple[Any, ...] | None:
-    """An instant with everything that tells two equal instants apart: wall time, fold, zone."""
-    return None if instant is None else (instant, repr(instant), instant.fold, instant.tzinfo)
-
-
-def _flat(states: dict[str, TargetState]) -> dict[str, tuple[Any, ...]]:
-    return {
-        name: (s.state, s.elapsed, s.target, _exact(s.due), _exact(s.met_at), _exact(s.breached_at))
-        for name, s in states.items()
-    }
 
 
 def _general(policy: Policy, events: list[dict[str, Any]], now: datetime) -> dict[str, TargetState]:
@@ -229,8 +220,8 @@ def test_the_fast_path_is_the_general_replay(
     now = (case["now"] + moved).astimezone(zone)
     fast = _evaluate_fast(policy, events, now)
     assert fast is not None
-    assert _flat(fast) == _flat(_general(policy, events, now))
-    assert _flat(evaluate(policy, events, now)) == _flat(fast)
+    assert flat(fast) == flat(_general(policy, events, now))
+    assert flat(evaluate(policy, events, now)) == flat(fast)
 
 
 @MODEL

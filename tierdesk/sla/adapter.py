@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from tierdesk.sla.engine import Calendar, Policy, TargetState, evaluate, explain, instant_at
 from tierdesk.sla.models import BusinessCalendar, Plan, TicketSLA
@@ -174,26 +174,64 @@ def save_rows(rows: list[TicketSLA]) -> None:
                                       update_fields=_ROW_FIELDS)
 
 
-def refresh_ticket(ticket: Ticket, *, now: datetime) -> None:
-    """Recompute the ticket's SLA rows and `next_due_at` from its timeline.
+def refresh_ticket(ticket: Ticket, *, now: datetime, save_next_due: bool = True) -> bool:
+    """Recompute the ticket's SLA rows and `next_due_at` from its timeline; whether
+    `next_due_at` moved.
 
-    It runs inside every ticket action, so it is written as three or four statements
+    It runs inside every ticket action, so it is written as two to four statements
     prepared once (the rebuild's approach, for one ticket): the events the clock reads,
-    with the few payload keys it needs as columns; one multi-row upsert; the rows of
-    targets the ticket no longer has deleted; `next_due_at` only when it moved.
+    with the few payload keys it needs as columns, and the targets the ticket has rows
+    for, in one SELECT; one multi-row upsert; the rows of targets the ticket no longer
+    has deleted, when there are any; `next_due_at` only when it moved. With
+    `save_next_due=False` the new deadline is only set on `ticket`: the actions' `touch`
+    writes it with its own UPDATE of the ticket.
     """
     compiled = policy_for(ticket)
-    timeline = sla_timeline(ticket.pk)
+    conn = connections[DEFAULT_DB_ALIAS]
+    timeline, targets = _timeline_and_targets(conn, ticket.pk)
     values, next_due = compute_row_values(ticket.pk, compiled, engine_events(timeline), now,
                                           announced=announced_breaches(timeline))
-    sql = _refresh_sql(connection.vendor, len(values))
-    with connection.cursor() as cur:
-        cur.execute(sql.delete, [ticket.pk, *(v[1] for v in values)])
+    sql = _refresh_sql(conn.vendor, len(values))
+    adapt = conn.ops.adapt_datetimefield_value
+    with conn.cursor() as cur:
+        if targets.difference(v[1] for v in values):
+            cur.execute(sql.delete, [ticket.pk, *(v[1] for v in values)])
         if values:
-            cur.execute(sql.upsert, [_adapt(x) for v in values for x in v])
-        if ticket.next_due_at != next_due:
-            ticket.next_due_at = next_due
-            cur.execute(sql.next_due, [_adapt(next_due), ticket.pk])
+            cur.execute(sql.upsert, [adapt(x) if isinstance(x, datetime) else x
+                                     for v in values for x in v])
+        if ticket.next_due_at == next_due:
+            return False
+        ticket.next_due_at = next_due
+        if save_next_due:
+            cur.execute(sql.next_due, [adapt(next_due), ticket.pk])
+    return True
+
+
+_ROW_ATTNAMES = ("id", *ROW_COLUMNS)
+
+
+def insert_rows(ticket_id: int, values: list[tuple]) -> list[TicketSLA]:
+    """A new ticket's SLA rows (`compute_row_values`' tuples, whatever their ticket id)
+    by one INSERT prepared once per row count, as model instances with their keys, in
+    the order given (the order `bulk_create` wrote them in)."""
+    if not values:
+        return []
+    rows = [(ticket_id, *v[1:]) for v in values]
+    with connection.cursor() as cur:
+        cur.execute(_insert_sql(connection.vendor, len(rows)),
+                    [_adapt(x) for row in rows for x in row])
+        ids = dict((target, pk) for pk, target in cur.fetchall())
+    alias = connection.alias
+    return [TicketSLA.from_db(alias, _ROW_ATTNAMES, (ids[row[1]], *row)) for row in rows]
+
+
+@functools.cache
+def _insert_sql(vendor: str, n: int) -> str:
+    """Identifiers from the model only; every value is a parameter. The key comes back
+    with its target: the order of a multi-row RETURNING is not promised."""
+    row = "(" + ", ".join(["%s"] * len(ROW_COLUMNS)) + ")"
+    return (f"INSERT INTO {connection.ops.quote_name(TicketSLA._meta.db_table)} "  # noqa: S608
+            f"({', '.join(ROW_COLUMNS)}) VALUES {', '.join([row] * n)} RETURNING id, target")
 
 
 # The codes the clock reads (engine_events, announced_breaches): no other event matters.
@@ -222,12 +260,17 @@ def _refresh_sql(vendor: str, n: int) -> _RefreshSQL:
         keys = ", ".join(f"json_extract(payload, '$.{k}')" for k in _PAYLOAD_KEYS)
     events, sla = q(TicketEvent._meta.db_table), q(TicketSLA._meta.db_table)
     codes = ", ".join(f"'{c}'" for c in SLA_CODES)
+    nulls = ", ".join(["NULL"] * len(_PAYLOAD_KEYS))
     cols = ", ".join(ROW_COLUMNS)
     update = ", ".join(f"{c} = excluded.{c}" for c in ROW_COLUMNS[2:])
     row = "(" + ", ".join(["%s"] * len(ROW_COLUMNS)) + ")"
     return _RefreshSQL(
-        timeline=(f"SELECT code, at, {keys} FROM {events} "  # noqa: S608 - our own names
-                  f"WHERE ticket_id = %s AND code IN ({codes}) ORDER BY at, id"),
+        # The events in order (by at, id); then, with no instant, the targets of the
+        # ticket's SLA rows (wherever NULL sorts: they are told apart by it).
+        timeline=(f"SELECT code, at, id, {keys} FROM {events} "  # noqa: S608 - our own names
+                  f"WHERE ticket_id = %s AND code IN ({codes}) "
+                  f"UNION ALL SELECT target, NULL, NULL, {nulls} FROM {sla} "
+                  f"WHERE ticket_id = %s ORDER BY 2, 3"),
         delete=(f"DELETE FROM {sla} WHERE ticket_id = %s"  # noqa: S608 - our own names
                 + (f" AND target NOT IN ({', '.join(['%s'] * n)})" if n else "")),
         upsert=(f"INSERT INTO {sla} ({cols}) VALUES {', '.join([row] * n)} "  # noqa: S608
@@ -239,17 +282,27 @@ def _refresh_sql(vendor: str, n: int) -> _RefreshSQL:
 def sla_timeline(ticket_id: int) -> list[tuple[str, datetime, dict]]:
     """The ticket's events the clock reads, in order, as (code, at, payload) with only
     the payload keys it uses: what `engine_events` and `announced_breaches` take."""
-    with connection.cursor() as cur:
-        cur.execute(_refresh_sql(connection.vendor, 0).timeline, [ticket_id])
+    return _timeline_and_targets(connections[DEFAULT_DB_ALIAS], ticket_id)[0]
+
+
+def _timeline_and_targets(conn: Any, ticket_id: int
+                          ) -> tuple[list[tuple[str, datetime, dict]], set[str]]:
+    """`sla_timeline`, and the targets the ticket has SLA rows for, by one statement."""
+    with conn.cursor() as cur:
+        cur.execute(_refresh_sql(conn.vendor, 0).timeline, [ticket_id, ticket_id])
         found = cur.fetchall()
     out = []
-    for code, at, *keys in found:
+    targets = set()
+    for code, at, _id, *keys in found:
+        if at is None:  # an SLA row: its target in `code`
+            targets.add(code)
+            continue
         if isinstance(at, str):  # SQLite without the declared type's converter
             at = datetime.fromisoformat(at)
         if at.tzinfo is None:
             at = at.replace(tzinfo=UTC)
         out.append((code, at, dict(zip(_PAYLOAD_KEYS, keys, strict=True))))
-    return out
+    return out, targets
 
 
 def _adapt(value: Any) -> Any:

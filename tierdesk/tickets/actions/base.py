@@ -11,12 +11,13 @@ from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
 
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.models import F, Field, Model, Sum
 
 from tierdesk.accounts.models import Organisation, User
 from tierdesk.lib import clock
 from tierdesk.sla import adapter as sla_adapter
+from tierdesk.sla.models import TicketSLA
 from tierdesk.tickets import hooks
 from tierdesk.tickets.attachments import CheckedFile
 from tierdesk.tickets.errors import Forbidden
@@ -146,16 +147,19 @@ def insert(instance: Model, *, unique: str | None = None) -> bool:
     connected to these models). With `unique`, a row holding the same value of that
     unique column wins (ON CONFLICT DO NOTHING: no exception, no savepoint) and nothing
     is written. True, with the primary key set, when the row was written."""
-    sql, fields = _insert_sql(type(instance), connection.vendor, unique)
-    values = [f.get_db_prep_save(f.pre_save(instance, True), connection) for f in fields]
-    with connection.cursor() as cursor:
+    # The connection itself, not django.db.connection: the proxy's look-up on every
+    # attribute the fields' conversions read costs more than the conversions.
+    conn = connections[DEFAULT_DB_ALIAS]
+    sql, fields = _insert_sql(type(instance), conn.vendor, unique)
+    values = [f.get_db_prep_save(f.pre_save(instance, True), conn) for f in fields]
+    with conn.cursor() as cursor:
         cursor.execute(sql, values)
         row = cursor.fetchone()
     if row is None:
         return False
     instance.pk = row[0]
     instance._state.adding = False
-    instance._state.db = connection.alias
+    instance._state.db = conn.alias
     return True
 
 
@@ -177,9 +181,10 @@ def _update_sql(model: type[Model], names: tuple[str, ...], vendor: str
 def update(instance: Model, names: list[str]) -> None:
     """save(update_fields=names), by a statement written once per model and set of
     columns (what every action's `touch` runs)."""
-    sql, fields = _update_sql(type(instance), tuple(dict.fromkeys(names)), connection.vendor)
-    values = [f.get_db_prep_save(f.pre_save(instance, False), connection) for f in fields]
-    with connection.cursor() as cursor:
+    conn = connections[DEFAULT_DB_ALIAS]
+    sql, fields = _update_sql(type(instance), tuple(dict.fromkeys(names)), conn.vendor)
+    values = [f.get_db_prep_save(f.pre_save(instance, False), conn) for f in fields]
+    with conn.cursor() as cursor:
         cursor.execute(sql, [*values, instance.pk])
         if cursor.rowcount == 0:
             raise DatabaseError("Save with update_fields did not affect any rows.")
@@ -219,11 +224,29 @@ def attachments_bytes(ticket: Ticket) -> int:
 
 
 def touch(ticket: Ticket, at: datetime, *, fields: list[str]) -> None:
-    """Save the cached columns and recompute the SLA rows, in the action's transaction."""
+    """Recompute the SLA rows and save the cached columns, in the action's transaction:
+    the rows first, so that a `next_due_at` that moved is written by the same UPDATE."""
     ticket.updated_at = at
-    update(ticket, [*fields, "updated_at"])
     with_plan(ticket)
-    sla_adapter.refresh_ticket(ticket, now=at)
+    moved = sla_adapter.refresh_ticket(ticket, now=at, save_next_due=False)
+    update(ticket, [*fields, "updated_at", *(["next_due_at"] if moved else [])])
+    # Rows read or kept before are stale now.
+    ticket.__dict__.get("_prefetched_objects_cache", {}).pop("sla_rows", None)
+
+
+def keep_sla_rows(ticket: Ticket, rows: list[TicketSLA]) -> None:
+    """Hand the SLA rows an action wrote to its caller: `ticket.sla_rows.all()` answers
+    them, in target order, without a query (as a prefetch would have read them)."""
+    cache: dict[str, Any] = ticket.__dict__.setdefault("_prefetched_objects_cache", {})
+    cache.pop("sla_rows", None)
+    # As prefetch_related stores it: the relation's queryset (one that filters or
+    # orders still asks the database), its result the rows, each knowing its ticket.
+    cached = ticket.sla_rows.get_queryset()
+    for row in rows:
+        TicketSLA.ticket.field.set_cached_value(row, ticket)
+    cached._result_cache = sorted(rows, key=lambda r: r.target)
+    cached._prefetch_done = True  # type: ignore[attr-defined]
+    cache["sla_rows"] = cached
 
 
 def with_plan(ticket: Ticket) -> None:

@@ -12,16 +12,17 @@ from django.utils.translation import gettext as _
 
 from tierdesk.accounts.models import Contact, Organisation, User
 from tierdesk.sla import adapter as sla_adapter
-from tierdesk.sla.models import TicketSLA
+from tierdesk.tickets import hooks
 from tierdesk.tickets.actions.base import (
     action,
     insert,
+    keep_sla_rows,
     next_number,
     now,
     record,
     store_attachments,
 )
-from tierdesk.tickets.attachments import check_uploads
+from tierdesk.tickets.attachments import CheckedFile, check_uploads
 from tierdesk.tickets.errors import ActionError, Forbidden
 from tierdesk.tickets.lifecycle import Status
 from tierdesk.tickets.models import (
@@ -142,15 +143,18 @@ def _validate(new: NewTicket) -> Priority:
     return priority
 
 
-@action
 def create_ticket(*, actor: User | None, new: NewTicket, at: datetime | None = None) -> Ticket:
     """Open a ticket for `new.requester`.
 
     1. Check the actor may open it: the requester themself, an agent on their
        behalf (phone desk), or the system (mail, API).
-    2. Validate everything, files included, before writing anything.
-    3. Write the ticket (its SLA rows computed first, from the one event they depend
-       on), its `created` event and attachments, then the SLA rows.
+    2. Validate everything, files included, and compute the SLA rows (they follow
+       from the one `created` event), before the write transaction: these only read,
+       and on SQLite the write transaction holds the one write lock of the database.
+    3. Write (`_open`, one transaction): the ticket, its `created` event and
+       attachments, the SLA rows. The returned ticket carries the rows written as its
+       `sla_rows` (no query to read them back), unless the hooks run inline, whose
+       subscribers may have rewritten them since.
     """
     if actor is not None and not is_agent(actor):
         contact = getattr(actor, "contact", None)
@@ -162,13 +166,10 @@ def create_ticket(*, actor: User | None, new: NewTicket, at: datetime | None = N
     files = check_uploads(new.attachments)
     at = at or now()
     organisation = _organisation_with_plan(new.requester)
-    # The SLA rows of a new ticket follow from its one `created` event: computed here,
-    # before the ticket is written, so that nothing is read back or written twice.
     compiled = sla_adapter.compile_policy(organisation.plan, organisation.contract_targets)
-    sla_rows, next_due = sla_adapter.compute_rows(
+    sla_values, next_due = sla_adapter.compute_row_values(
         0, compiled, [{"at": at, "type": "created", "priority": priority.code}], at)
     ticket = Ticket(
-        number=next_number(),
         organisation=organisation,
         requester=new.requester,
         subject=new.subject.strip(),
@@ -184,16 +185,26 @@ def create_ticket(*, actor: User | None, new: NewTicket, at: datetime | None = N
         next_due_at=next_due,
         **new.intake.as_columns(),
     )
+    return _open(ticket, new=new, actor=actor, at=at, files=files, sla_values=sla_values)
+
+
+@action
+def _open(ticket: Ticket, *, new: NewTicket, actor: User | None, at: datetime,
+          files: list[CheckedFile], sla_values: list[tuple]) -> Ticket:
+    """The writes of `create_ticket`, in one transaction."""
+    ticket.number = next_number()
     insert(ticket)
     if new.cc:
         ticket.cc.set(new.cc)
     event = record(ticket, EventCode.CREATED, actor=actor, at=at, body=ticket.description,
-                   priority=priority.code, channel=new.channel,
+                   priority=ticket.priority.code, channel=new.channel,
                    category=new.category.code if new.category else None)
     store_attachments(ticket, event, files, actor=actor, at=at, is_public=True)
-    for row in sla_rows:
-        row.ticket_id = ticket.pk
-    TicketSLA.objects.bulk_create(sla_rows)
+    rows = sla_adapter.insert_rows(ticket.pk, sla_values)
+    if not hooks.inline_mode():
+        # What `ticket.sla_rows.all()` would read (in target order, as the API shows
+        # them); inline subscribers, run when this action ends, may change them.
+        keep_sla_rows(ticket, rows)
     return ticket
 
 

@@ -216,13 +216,14 @@ def insert_rows(ticket_id: int, values: list[tuple]) -> list[TicketSLA]:
     the order given (the order `bulk_create` wrote them in)."""
     if not values:
         return []
+    conn = connections[DEFAULT_DB_ALIAS]
+    adapt = conn.ops.adapt_datetimefield_value
     rows = [(ticket_id, *v[1:]) for v in values]
-    with connection.cursor() as cur:
-        cur.execute(_insert_sql(connection.vendor, len(rows)),
-                    [_adapt(x) for row in rows for x in row])
+    with conn.cursor() as cur:
+        cur.execute(_insert_sql(conn.vendor, len(rows)),
+                    [adapt(x) if isinstance(x, datetime) else x for row in rows for x in row])
         ids = dict((target, pk) for pk, target in cur.fetchall())
-    alias = connection.alias
-    return [TicketSLA.from_db(alias, _ROW_ATTNAMES, (ids[row[1]], *row)) for row in rows]
+    return [TicketSLA.from_db(conn.alias, _ROW_ATTNAMES, (ids[row[1]], *row)) for row in rows]
 
 
 @functools.cache
@@ -303,12 +304,6 @@ def _timeline_and_targets(conn: Any, ticket_id: int
             at = at.replace(tzinfo=UTC)
         out.append((code, at, dict(zip(_PAYLOAD_KEYS, keys, strict=True))))
     return out, targets
-
-
-def _adapt(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return connection.ops.adapt_datetimefield_value(value)
-    return value
 
 
 def _warning_instant(policy: Policy, state: TargetState, now: datetime) -> datetime:

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from tierdesk.accounts.models import Contact, Organisation, User
 from tierdesk.sla import adapter as sla_adapter
+from tierdesk.sla.models import TicketSLA
 from tierdesk.tickets import hooks
 from tierdesk.tickets.actions.base import (
     action,
@@ -185,13 +186,18 @@ def create_ticket(*, actor: User | None, new: NewTicket, at: datetime | None = N
         next_due_at=next_due,
         **new.intake.as_columns(),
     )
-    return _open(ticket, new=new, actor=actor, at=at, files=files, sla_values=sla_values)
+    rows = _open(ticket, new=new, actor=actor, at=at, files=files, sla_values=sla_values)
+    if not hooks.inline_mode():
+        # What `ticket.sla_rows.all()` would read (in target order, as the API shows
+        # them). Inline subscribers, run as the action ended, may have changed them.
+        keep_sla_rows(ticket, rows)
+    return ticket
 
 
 @action
 def _open(ticket: Ticket, *, new: NewTicket, actor: User | None, at: datetime,
-          files: list[CheckedFile], sla_values: list[tuple]) -> Ticket:
-    """The writes of `create_ticket`, in one transaction."""
+          files: list[CheckedFile], sla_values: list[tuple]) -> list[TicketSLA]:
+    """The writes of `create_ticket`, in one transaction; the SLA rows written."""
     ticket.number = next_number()
     insert(ticket)
     if new.cc:
@@ -200,12 +206,7 @@ def _open(ticket: Ticket, *, new: NewTicket, actor: User | None, at: datetime,
                    priority=ticket.priority.code, channel=new.channel,
                    category=new.category.code if new.category else None)
     store_attachments(ticket, event, files, actor=actor, at=at, is_public=True)
-    rows = sla_adapter.insert_rows(ticket.pk, sla_values)
-    if not hooks.inline_mode():
-        # What `ticket.sla_rows.all()` would read (in target order, as the API shows
-        # them); inline subscribers, run when this action ends, may change them.
-        keep_sla_rows(ticket, rows)
-    return ticket
+    return sla_adapter.insert_rows(ticket.pk, sla_values)
 
 
 def _organisation_with_plan(requester: Contact) -> Organisation:

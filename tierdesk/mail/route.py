@@ -357,7 +357,7 @@ def _bounce(mail: ParsedMail) -> Route:
     for mid in [*mail.bounced_ids, *mail.thread_ids]:
         number = ids.ticket_number(mid)
         if number is not None:
-            ticket = Ticket.objects.filter(number=number).first()
+            ticket = _ticket(number=number)
             if ticket is not None:
                 return Route(NOTE, Reason.BOUNCE, ticket=ticket)
     return Route(IGNORE, Reason.BOUNCE)

@@ -25,10 +25,11 @@ class Part:
 
     model: type[Model]
     alias: str
+    exclude: tuple[str, ...] = ()  # fields left out (deferred on the instance, as defer())
 
     @property
     def fields(self) -> list[Field]:
-        return list(self.model._meta.concrete_fields)
+        return [f for f in self.model._meta.concrete_fields if f.name not in self.exclude]
 
     def columns(self) -> str:
         q = connection.ops.quote_name
@@ -38,27 +39,46 @@ class Part:
         return f"{connection.ops.quote_name(self.model._meta.db_table)} {self.alias}"
 
 
-_converters: dict[tuple[type[Model], str], list[tuple[int, list[Callable]]]] = {}
+@dataclass(frozen=True)
+class _Plan:
+    """What turning a part's columns into an instance needs, worked out once per process
+    and database vendor: the attribute names, where the primary key is, and the
+    converters the ORM would apply with the column expression they take."""
+
+    width: int
+    attnames: list[str]
+    pk_index: int
+    converters: list[tuple[int, Any, list[Callable]]]
 
 
-def _convert(part: Part, values: Sequence[Any]) -> list[Any]:
-    key = (part.model, connection.vendor)
-    plan = _converters.get(key)
+_plans: dict[tuple[Part, str], _Plan] = {}
+
+
+def _plan(part: Part) -> _Plan:
+    key = (part, connection.vendor)
+    plan = _plans.get(key)
     if plan is None:
-        plan = []
-        for i, f in enumerate(part.fields):
-            found = connection.ops.get_db_converters(f.get_col(part.alias)) + \
-                f.get_db_converters(connection)
+        fields = part.fields
+        converters = []
+        for i, f in enumerate(fields):
+            col = f.get_col(part.alias)
+            found = connection.ops.get_db_converters(col) + f.get_db_converters(connection)
             if found:
-                plan.append((i, found))
-        _converters[key] = plan
+                converters.append((i, col, found))
+        plan = _Plan(width=len(fields), attnames=[f.attname for f in fields],
+                     pk_index=next(i for i, f in enumerate(fields) if f.primary_key),
+                     converters=converters)
+        _plans[key] = plan
+    return plan
+
+
+def _instance(part: Part, plan: _Plan, values: Sequence[Any]) -> Model:
     out = list(values)
-    for i, found in plan:
+    for i, col, found in plan.converters:
         if out[i] is not None:
-            col = part.fields[i].get_col(part.alias)
             for fn in found:
                 out[i] = fn(out[i], col, connection)
-    return out
+    return part.model.from_db(connection.alias, plan.attnames, out)
 
 
 def fetch(sql: str, params: Sequence[Any], parts: Sequence[Part]) -> list[Model | None] | None:
@@ -73,15 +93,10 @@ def fetch(sql: str, params: Sequence[Any], parts: Sequence[Part]) -> list[Model 
     out: list[Model | None] = []
     at = 0
     for part in parts:
-        n = len(part.fields)
-        values = row[at:at + n]
-        at += n
-        pk_index = next(i for i, f in enumerate(part.fields) if f.primary_key)
-        if values[pk_index] is None:
-            out.append(None)
-            continue
-        out.append(part.model.from_db(connection.alias, [f.attname for f in part.fields],
-                                      _convert(part, values)))
+        plan = _plan(part)
+        values = row[at:at + plan.width]
+        at += plan.width
+        out.append(None if values[plan.pk_index] is None else _instance(part, plan, values))
     return out
 
 

@@ -42,6 +42,7 @@ the share of each is visible, and the load average with every row.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import os
 import platform
@@ -461,19 +462,36 @@ def main() -> None:
                         help="messages through the real `tierdesk mail ingest` command (0: not)")
     parser.add_argument("--inline", action="store_true",
                         help="also the old mode: the subscribers inside each action")
+    parser.add_argument("--var", default="",
+                        help="a directory of one's own for the database, kept after the run and "
+                             "reused by the next run given it (the tickets already there count "
+                             "towards --sizes; the code under test may differ between runs)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="of the message mix (0: 1 on a fresh database, else the clock's, "
+                             "so that a reused database gets new Message-IDs)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    with tempfile.TemporaryDirectory(prefix="tierdesk-bench-mail-") as var:
+    with (contextlib.nullcontext(args.var) if args.var else
+          tempfile.TemporaryDirectory(prefix="tierdesk-bench-mail-")) as var:
+        reused = Path(var, "tierdesk.sqlite3").exists()
+        Path(var).mkdir(parents=True, exist_ok=True)
         setup_django(var)
         from django.db import connection
 
-        people = desk(args.contacts)
+        if reused:
+            from tierdesk.accounts.models import Contact
+
+            people = list(Contact.objects.select_related("user").order_by("pk"))
+        else:
+            people = desk(args.contacts)
         at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
         print(f"# Tierdesk inbound mail benchmark — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
         print(f"# {platform.node()}: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
               f"Python {platform.python_version()}, SQLite {connection.Database.sqlite_version}, "
               f"load average {os.getloadavg()[0]:.1f}, pure-Python calibration {calibration():.0f} ms")
-        print(f"# {args.messages} messages per run; the mix is in the docstring\n")
+        seed = args.seed or (time.time_ns() % 10**9 if reused else 1)
+        print(f"# {args.messages} messages per run; the mix is in the docstring (seed {seed}); "
+              f"database {'reused' if reused else 'fresh'}; code under test {ROOT}\n")
         print("msg/s and ms/msg are wall-clock; CPU ms/msg is the CPU time of the processes "
               "that took the mail in (added up when there are two), which the other loads of a "
               "shared machine do not inflate; load is the load average when the row ended.\n")
@@ -485,7 +503,7 @@ def main() -> None:
         print("| tickets before | what runs | door | processes | wall msg/s | CPU ms/msg | "
               "msg/s a core | worker CPU ms/msg | sustained msg/s a core | load | states |")
         print("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
-        mix = Mix(people)
+        mix = Mix(people, seed)
         from tierdesk.tickets.models import Ticket
 
         # Tasks are queued as in production (SqliteHuey in the temporary directory); no

@@ -113,9 +113,7 @@ def _store(row: InboundMessage) -> bool:
     meta = InboundMessage._meta
     values = [meta.get_field(n).get_db_prep_save(getattr(row, n), connection)  # type: ignore[union-attr]
               if n in ("raw", "received_at", "details") else getattr(row, n) for n in _STORED]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, *constants])
-        found = cursor.fetchone()
+    found = rows.one(sql, [*values, *constants])
     if found is None:
         return False
     row.pk = found[0]

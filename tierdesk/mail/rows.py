@@ -11,6 +11,7 @@ select_related would. Reads only; SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -81,13 +82,48 @@ def _instance(part: Part, plan: _Plan, values: Sequence[Any]) -> Model:
     return part.model.from_db(connection.alias, plan.attnames, out)
 
 
+@functools.cache
+def _qmark(sql: str) -> str | None:
+    """The statement in SQLite's own placeholders, or None if it holds a literal %."""
+    converted = sql.replace("%s", "?")
+    return None if "%" in converted else converted
+
+
+def _run(sql: str, params: Sequence[Any]) -> tuple[tuple[Any, ...] | None, int]:
+    """(the first row or None, the rows changed) of one statement.
+
+    On SQLite, when nothing watches the queries (no DEBUG, no query capture as the
+    tests' query counts use, no execute wrapper), straight on the driver's
+    connection: Django's cursor wrapper costs more than SQLite's own work for these
+    one-row statements (a new cursor and the placeholders rewritten by a regular
+    expression at every call: 0.03–0.06 ms a statement here). The same connection,
+    so the same transaction; errors are turned into Django's as its cursor does."""
+    db = connection
+    converted = _qmark(sql) if db.vendor == "sqlite" else None
+    if converted is not None and not db.queries_logged and not db.execute_wrappers:
+        db.ensure_connection()
+        db.validate_no_broken_transaction()
+        with db.wrap_database_errors:
+            cursor = db.connection.execute(converted, params)
+            try:
+                return cursor.fetchone(), cursor.rowcount
+            finally:
+                cursor.close()
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone() if cursor.description else None, cursor.rowcount
+
+
+def one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+    """The first row of a statement (a SELECT, or a write with RETURNING)."""
+    return _run(sql, params)[0]
+
+
 def fetch(sql: str, params: Sequence[Any], parts: Sequence[Part]) -> list[Model | None] | None:
     """The first row of `sql` (its SELECT lists each part's columns, in order) as one
     instance per part — None for a part whose primary key is NULL (an outer join
     that found nothing) — or None when there is no row."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
+    row = one(sql, params)
     if row is None:
         return None
     out: list[Model | None] = []
@@ -106,16 +142,12 @@ def cache(instance: Model, name: str, value: Model | None) -> None:
 
 
 def scalar_row(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
+    return one(sql, params)
 
 
 def execute(sql: str, params: Sequence[Any]) -> int:
     """Run one statement; the number of rows it changed."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
+    return _run(sql, params)[1]
 
 
 def quote(name: str) -> str:

@@ -78,3 +78,29 @@ def test_sender_load_counts_the_hour_at_either_limit(db, settings, django_assert
     message(5, state="processed", outcome="replied")
     assert route.sender_load("busy@acme.test", now) == (True, True)
     assert route.sender_load("other@acme.test", now) == (False, False)
+
+
+def test_hand_written_reads_answer_alike_on_the_driver_and_through_django(
+        open_ticket, people, django_assert_num_queries):
+    """On SQLite the statements go straight to the driver unless the queries are watched
+    (then through Django's cursor, so they are counted): both give the same answers, and
+    a database error is Django's either way."""
+    import pytest
+    from django.db import DatabaseError
+    from django.forms.models import model_to_dict
+
+    from tierdesk.mail import rows
+
+    ticket = open_ticket()
+    direct = route._ticket(number=ticket.number), route.find_user("alice@acme.test")
+    with django_assert_num_queries(2):
+        watched = route._ticket(number=ticket.number), route.find_user("alice@acme.test")
+    for one, other in zip(direct, watched, strict=True):
+        assert one is not None and other is not None
+        assert model_to_dict(one) == model_to_dict(other)
+    assert model_to_dict(direct[0].organisation.plan) == model_to_dict(watched[0].organisation.plan)
+    assert direct[1].contact.organisation.pk == watched[1].contact.organisation.pk
+    with pytest.raises(DatabaseError):
+        rows.one("SELECT nothing FROM no_such_table WHERE 1 = %s", [1])
+    with django_assert_num_queries(1), pytest.raises(DatabaseError):
+        rows.one("SELECT nothing FROM no_such_table WHERE 1 = %s", [1])

@@ -469,6 +469,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="of the message mix (0: 1 on a fresh database, else the clock's, "
                              "so that a reused database gets new Message-IDs)")
+    parser.add_argument("--only", choices=["everything", "alone"], default="",
+                        help="only the rows of the whole path, or of the mail path alone")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     with (contextlib.nullcontext(args.var) if args.var else
@@ -524,6 +526,8 @@ def main() -> None:
         if args.inline:
             plan.append(("everything, inline", "ingest", 1))
         plan += [("mail path alone", "ingest", 1), ("mail path alone", "imap-batch", 1)]
+        if args.only:
+            plan = [p for p in plan if (p[0] == "mail path alone") == (args.only == "alone")]
         for size in sizes:
             first, last = 100001, 100000 + size  # the bulk-loaded ones
             if grow(size, people, at):

@@ -14,15 +14,19 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "t
 URL_SCHEMES = {"http", "https", "mailto", "cid"}
 
 
+# Built once: nh3.clean() builds its rules from these sets at every call (half its time
+# on a short message).
+_CLEANER = nh3.Cleaner(
+    tags=ALLOWED_TAGS,
+    attributes=ALLOWED_ATTRIBUTES,
+    url_schemes=URL_SCHEMES,
+    link_rel="noopener noreferrer nofollow",
+)
+
+
 def clean_html(value: str) -> str:
     """Sanitised HTML: no scripts, no event handlers, links that cannot run code."""
-    return nh3.clean(
-        value,
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes=URL_SCHEMES,
-        link_rel="noopener noreferrer nofollow",
-    )
+    return _CLEANER.clean(value)
 
 
 _URL = re.compile(r"(https?://[^\s<>\"']+)")

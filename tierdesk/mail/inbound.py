@@ -21,10 +21,12 @@ import logging
 import re
 from collections.abc import Iterable
 from datetime import datetime
+from email.message import Message
+from typing import Any
 
 from django.contrib.auth.models import BaseUserManager
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
@@ -35,7 +37,7 @@ from tierdesk.mail import conf, outbound, parse, route, rows
 from tierdesk.mail.models import InboundMessage
 from tierdesk.mail.quotes import strip_quotes
 from tierdesk.tickets import actions
-from tierdesk.tickets.actions import base, escalation
+from tierdesk.tickets.actions import escalation
 from tierdesk.tickets.actions.conversation import MAX_BODY
 from tierdesk.tickets.attachments import check_uploads
 from tierdesk.tickets.errors import ActionError
@@ -54,44 +56,138 @@ _REPLY_PREFIX = r"^\s*((re|fwd?|rv|aw|wg|tr|r|sv|vs|antw|resp|rif|enc)\s*(\[\d+\
 # ---------------------------------------------------------------------------- receive
 
 
+# A message up to this size is parsed once, before it is stored: the dedupe key reads
+# its headers from that parse and processing goes on with it. Larger ones keep the
+# cheap header read first (a duplicate or an oversized one is never parsed whole).
+_PARSE_FIRST_BYTES = 256 * 1024
+# Where a row keeps the parsed message it was stored with (not a column), for process().
+_PARSED = "_td_message"
+
+
+def _read(raw: bytes) -> Message | None:
+    return parse.read(raw) if len(raw) <= min(_PARSE_FIRST_BYTES, conf.max_bytes()) else None
+
+
 def receive(raw: bytes, *, source: str, now: datetime | None = None, size: int | None = None,
             truncated: bool = False) -> tuple[InboundMessage, bool]:
     """Store one raw message (committed on return). (row, False) when it was already known.
 
     `truncated`: only the headers of a message too large to download (IMAP); `size`
     is then the size of the whole, which stays on the server."""
-    key, message_id = parse.dedupe_key(raw)
+    message = None if truncated else _read(raw)
+    key, message_id = parse.dedupe_key(raw, message)
     row = InboundMessage(
         dedupe_key=key, message_id=message_id[:255], source=source[:200], raw=raw,
         size=size if size is not None else len(raw), received_at=now or clock.now(),
         details={"truncated": True} if truncated else {})
     # One statement, committed on its own (autocommit): the first copy is written,
     # a second finds it (ON CONFLICT DO NOTHING: no exception, no savepoint).
-    if base.insert(row, unique="dedupe_key"):
+    if _store(row):
+        if message is not None:
+            row.__dict__[_PARSED] = message
         return row, True
-    return InboundMessage.objects.defer("raw").get(dedupe_key=key), False
+    return _known(key), False
+
+
+_STORED = ("dedupe_key", "message_id", "source", "raw", "size", "received_at", "details")
+
+
+@functools.cache
+def _store_sql(vendor: str) -> tuple[str, list[Any]]:
+    """The INSERT of a message just received, written once per process: the columns of
+    `_STORED` as parameters, every other column its default (the constants after them)."""
+    m = InboundMessage
+    rest = [f for f in m._meta.concrete_fields if not f.primary_key and f.name not in _STORED]
+    constants = [f.get_db_prep_save(f.get_default(), connection) for f in rest]
+    names = ", ".join(rows.column(m, n) for n in [*_STORED, *(f.name for f in rest)])
+    marks = ", ".join(["%s"] * (len(_STORED) + len(rest)))
+    return (f"INSERT INTO {rows.table(m)} ({names}) VALUES ({marks}) "  # noqa: S608
+            f"ON CONFLICT ({rows.column(m, 'dedupe_key')}) DO NOTHING "
+            f"RETURNING {rows.column(m, 'id')}"), constants
+
+
+def _store(row: InboundMessage) -> bool:
+    """INSERT the new row as save() would (its primary key set), unless a row with its
+    dedupe key exists: then nothing is written and False."""
+    sql, constants = _store_sql(connection.vendor)
+    meta = InboundMessage._meta
+    values = [meta.get_field(n).get_db_prep_save(getattr(row, n), connection)  # type: ignore[union-attr]
+              if n in ("raw", "received_at", "details") else getattr(row, n) for n in _STORED]
+    found = rows.one(sql, [*values, *constants])
+    if found is None:
+        return False
+    row.pk = found[0]
+    row._state.adding = False
+    row._state.db = connection.alias
+    return True
+
+
+_FINAL = ("state", "reason", "outcome", "error", "processed_at", "from_address", "subject",
+          "automated", "ticket", "event", "details")
+
+
+@functools.cache
+def _finish_sql() -> str:
+    m = InboundMessage
+    sets = ", ".join(f"{rows.column(m, n)} = %s" for n in _FINAL)
+    return f"UPDATE {rows.table(m)} SET {sets} WHERE {rows.column(m, 'id')} = %s"  # noqa: S608
+
+
+def _finish(row: InboundMessage) -> None:
+    """The processed message's final state, as save(update_fields=_FINAL) would write it,
+    by a statement written once per process."""
+    meta = InboundMessage._meta
+    values = [meta.get_field(n).get_db_prep_save(  # type: ignore[union-attr]
+        getattr(row, meta.get_field(n).attname), connection) for n in _FINAL]  # type: ignore[union-attr]
+    if rows.execute(_finish_sql(), [*values, row.pk]) != 1:
+        raise DatabaseError("The inbound message to finish was not found.")
+
+
+_KNOWN = (rows.Part(InboundMessage, "m", exclude=("raw",)),)
+
+
+@functools.cache
+def _known_sql() -> str:
+    (m,) = _KNOWN
+    return (f"SELECT {m.columns()} FROM {m.table()} "  # noqa: S608
+            f"WHERE m.{rows.column(InboundMessage, 'dedupe_key')} = %s")
+
+
+def _known(key: str) -> InboundMessage:
+    """The row already stored under a dedupe key, without its raw bytes."""
+    found = rows.fetch(_known_sql(), [key], _KNOWN)
+    if found is None or found[0] is None:
+        raise InboundMessage.DoesNotExist(key)
+    return found[0]  # type: ignore[return-value]
 
 
 def receive_many(raws: Iterable[bytes], *, source: str,
                  now: datetime | None = None) -> list[tuple[InboundMessage, bool]]:
     """Store a batch in one transaction (IMAP fetches in batches); same answers as `receive`."""
     now = now or clock.now()
-    keyed = [(parse.dedupe_key(raw), raw) for raw in raws]
+    keyed = []
+    for raw in raws:
+        message = _read(raw)
+        keyed.append((parse.dedupe_key(raw, message), raw, message))
     with transaction.atomic():
         known = set(InboundMessage.objects.filter(
-            dedupe_key__in=[k for (k, _m), _r in keyed]).values_list("dedupe_key", flat=True))
+            dedupe_key__in=[k for (k, _m), _r, _p in keyed]).values_list("dedupe_key", flat=True))
         fresh: dict[str, InboundMessage] = {}
-        for (key, message_id), raw in keyed:
+        for (key, message_id), raw, _p in keyed:
             if key not in known and key not in fresh:
                 fresh[key] = InboundMessage(dedupe_key=key, message_id=message_id[:255],
                                             source=source[:200], raw=raw, size=len(raw),
                                             received_at=now)
         InboundMessage.objects.bulk_create(fresh.values(), ignore_conflicts=True)
     rows = {r.dedupe_key: r for r in InboundMessage.objects.defer("raw").filter(
-        dedupe_key__in=[k for (k, _m), _r in keyed])}
+        dedupe_key__in=[k for (k, _m), _r, _p in keyed])}
     answers, seen = [], set()
-    for (key, _mid), _raw in keyed:
-        answers.append((rows[key], key in fresh and key not in seen))
+    for (key, _mid), _raw, message in keyed:
+        row = rows[key]
+        created = key in fresh and key not in seen
+        if created and message is not None:
+            row.__dict__[_PARSED] = message
+        answers.append((row, created))
         seen.add(key)
     return answers
 
@@ -188,7 +284,8 @@ class _Processing:
         self.release = release
         self.details: dict = {}
         self.oversized = row.size > conf.max_bytes() or bool(row.details.get("truncated"))
-        self.mail = parse.parse(bytes(row.raw), headers_only=self.oversized and not release)
+        self.mail = parse.parse(bytes(row.raw), headers_only=self.oversized and not release,
+                                message=row.__dict__.pop(_PARSED, None))
 
     def run(self) -> None:
         row, mail, oversized = self.row, self.mail, self.oversized
@@ -208,8 +305,7 @@ class _Processing:
             self._act(decision)
         row.details = self.details
         row.processed_at = self.now
-        base.update(row, ["state", "reason", "outcome", "error", "processed_at", "from_address",
-                          "subject", "automated", "ticket", "event", "details"])
+        _finish(row)
 
     # -- the routes -----------------------------------------------------------------
 

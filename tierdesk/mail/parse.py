@@ -245,10 +245,18 @@ def _text_header(msg: Message, name: str) -> str:
 
 
 def _addresses(msg: Message, name: str) -> list[Address]:
-    values = [_unescape(v) for v in _raw(msg, name)]
+    values = _raw(msg, name)
+    return list(_address_list(tuple(values))) if values else []
+
+
+@functools.lru_cache(maxsize=2048)
+def _address_list(values: tuple[str, ...]) -> tuple[Address, ...]:
+    """The addresses of a header's raw values. A pure function of them, remembered: the
+    same To (our support address), the same senders come back message after message,
+    and the standard library's address parser is the slow part of the headers."""
     found: list[Address] = []
     try:
-        pairs = getaddresses(values)
+        pairs = getaddresses([_unescape(v) for v in values])
     except Exception:  # the stdlib's address parser has raised on some garbage
         pairs = []
     for display, addr in pairs:
@@ -256,7 +264,7 @@ def _addresses(msg: Message, name: str) -> list[Address]:
         if "@" not in addr or " " in addr or len(addr) > 254:
             continue
         found.append(Address(_collapse(decode_words(display)).strip("\"' "), addr))
-    return found
+    return tuple(found)
 
 
 _MID = re.compile(r"<([^<>\s]{1,250})>")
@@ -294,13 +302,25 @@ def read_headers(raw: bytes) -> Message:
     return BytesHeaderParser(policy=POLICY).parsebytes(_header_block(raw))
 
 
-def dedupe_key(raw: bytes) -> tuple[str, str]:
+def read(raw: bytes) -> Message | None:
+    """The whole message parsed (what `parse` does first), or None when the parser
+    gives up. A door that has it may hand it to `dedupe_key` and `parse`: the
+    headers are then read once instead of twice."""
+    try:
+        return BytesParser(policy=POLICY).parsebytes(raw)
+    except Exception:  # the parser is lenient; this is for the pathological rest
+        return None
+
+
+def dedupe_key(raw: bytes, message: Message | None = None) -> tuple[str, str]:
     """(key, message_id) for a raw message: the Message-ID's hash, or the content's.
 
     Without a Message-ID the hash covers who, when and what — not the trace
     headers a relay adds — so the same message fetched twice still matches.
+    `message`: `read(raw)`, if the caller has it (the same headers as read_headers:
+    both parsers read the header block alike).
     """
-    headers = read_headers(raw)
+    headers = message if message is not None else read_headers(raw)
     mid = _message_id(headers)
     if mid:
         return hashlib.sha256(b"mid:" + mid.encode("utf-8", "surrogateescape")).hexdigest(), mid
@@ -729,16 +749,19 @@ def guess_language(msg: Message, text: str) -> str:
 # ------------------------------------------------------------------------------- all
 
 
-def parse(raw: bytes, *, headers_only: bool = False) -> ParsedMail:
-    """Everything routing and the ticket need, from one raw message. Never raises."""
+def parse(raw: bytes, *, headers_only: bool = False, message: Message | None = None) -> ParsedMail:
+    """Everything routing and the ticket need, from one raw message. Never raises.
+
+    `message`: `read(raw)` if the caller has it already (not parsed again)."""
     if headers_only:
         msg = read_headers(raw)
     else:
-        try:
-            msg = BytesParser(policy=POLICY).parsebytes(raw)
-        except Exception:  # the parser is lenient; this is for the pathological rest
+        found = message if message is not None else read(raw)
+        if found is None:
             msg = read_headers(raw)
             headers_only = True
+        else:
+            msg = found
     senders = _addresses(msg, "from") or _addresses(msg, "sender") or _addresses(msg, "return-path")
     mail = ParsedMail(
         message_id=_message_id(msg),

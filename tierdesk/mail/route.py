@@ -244,19 +244,33 @@ def _load_sql() -> str:
             f"AND {when} >= %s AND {when} <= %s")
 
 
+@functools.cache
+def _count_sql() -> str:
+    m, col = InboundMessage, rows.column
+    when = col(m, "received_at")
+    return (f"SELECT COUNT(*) FROM {rows.table(m)} WHERE {col(m, 'from_address')} = %s "  # noqa: S608
+            f"AND {when} >= %s AND {when} <= %s")
+
+
 def sender_load(email: str, now: datetime) -> tuple[bool, bool]:
     """(too many new tickets, too many messages) from this sender in the last hour.
 
-    One indexed query (from_address, received_at), however many messages there are."""
+    Indexed (from_address, received_at), however many messages there are. First
+    all the sender's messages of the hour are counted from the index alone: when
+    they are fewer than the lower limit, neither limit can be reached (what is
+    counted next is a part of them) — the common case, at a third of the cost.
+    Otherwise the rows are read for their outcome and state."""
     m = InboundMessage
+    since, until = (connection.ops.adapt_datetimefield_value(now - timedelta(hours=1)),
+                    connection.ops.adapt_datetimefield_value(now))
+    tickets, messages = conf.new_tickets_per_sender_hour(), conf.messages_per_sender_hour()
+    total = rows.scalar_row(_count_sql(), [email, since, until])
+    if total is not None and total[0] < min(tickets, messages):
+        return False, False
     row = rows.scalar_row(
-        _load_sql(),
-        [m.Outcome.CREATED.value, m.State.PROCESSED.value, email,
-         connection.ops.adapt_datetimefield_value(now - timedelta(hours=1)),
-         connection.ops.adapt_datetimefield_value(now)])
+        _load_sql(), [m.Outcome.CREATED.value, m.State.PROCESSED.value, email, since, until])
     created, processed = row if row is not None else (0, 0)
-    return (created >= conf.new_tickets_per_sender_hour(),
-            processed >= conf.messages_per_sender_hour())
+    return created >= tickets, processed >= messages
 
 
 def recently_refused(email: str, now: datetime) -> bool:
@@ -357,7 +371,7 @@ def _bounce(mail: ParsedMail) -> Route:
     for mid in [*mail.bounced_ids, *mail.thread_ids]:
         number = ids.ticket_number(mid)
         if number is not None:
-            ticket = Ticket.objects.filter(number=number).first()
+            ticket = _ticket(number=number)
             if ticket is not None:
                 return Route(NOTE, Reason.BOUNCE, ticket=ticket)
     return Route(IGNORE, Reason.BOUNCE)

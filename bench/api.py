@@ -25,6 +25,10 @@ through gunicorn with two workers.
    Every ticket of both bursts is then checked: routed (one `assigned` or `not_routed`
    event) and acknowledged (one `mail:created` outbox message), exactly once, and no
    hook work left. gunicorn and the worker are stopped by pid.
+5. --web-only instead: the web side's creates alone, for each server shape (--servers) and
+   tree (this one, and an older checkout with --compare, its gunicorn on this database),
+   alternated --rounds times: creates answered a second, p50/p95, gunicorn's CPU a create
+   and the client's. The client keeps one connection a thread and encodes bodies beforehand.
 """
 
 from __future__ import annotations

@@ -25,6 +25,10 @@ through gunicorn with two workers.
    Every ticket of both bursts is then checked: routed (one `assigned` or `not_routed`
    event) and acknowledged (one `mail:created` outbox message), exactly once, and no
    hook work left. gunicorn and the worker are stopped by pid.
+5. --web-only instead: the web side's creates alone, for each server shape (--servers) and
+   tree (this one, and an older checkout with --compare, its gunicorn on this database),
+   alternated --rounds times: creates answered a second, p50/p95, gunicorn's CPU a create
+   and the client's. The client keeps one connection a thread and encodes bodies beforehand.
 """
 
 from __future__ import annotations
@@ -316,15 +320,29 @@ class TimedSubscribers:
         hooks._batch.update(self.saved[1])
 
 
-def start_gunicorn() -> subprocess.Popen:
+# Server shapes: (worker class, workers, threads). Two workers is what issue 8 names.
+SERVERS = {"gthread-2x2": ("gthread", 2, 2), "gthread-2x1": ("gthread", 2, 1),
+           "gthread-2x4": ("gthread", 2, 4), "sync-2": ("sync", 2, 1)}
+
+
+def start_gunicorn(tree: Path = ROOT, server: str = "") -> subprocess.Popen:
+    """gunicorn on loopback from `tree` (this one, or an older checkout for a side-by-side
+    run) on this bench's database; `server` one of SERVERS, else as `make run` starts it
+    (gunicorn.conf.py of the tree, when it has one)."""
     global PORT
     PORT = free_port()
     env = {**os.environ, "TIERDESK_VAR_DIR": str(VAR), "DEBUG": "false"}
+    shape: list[str] = []
+    if server:
+        kind, workers, threads = SERVERS[server]
+        shape = ["--worker-class", kind, "--workers", str(workers), "--threads", str(threads)]
+    elif not (tree / "gunicorn.conf.py").exists():
+        shape = ["--workers", "2", "--threads", "2"]
     proc = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "gunicorn"), "tierdesk.wsgi", "--bind",
-         f"127.0.0.1:{PORT}", "--workers", "2", "--threads", "2", "--log-level", "warning"],
-        cwd=ROOT, env=env)
-    for _ in range(100):
+         f"127.0.0.1:{PORT}", *shape, "--log-level", "warning"],
+        cwd=tree, env=env)
+    for _ in range(150):
         try:
             conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
             conn.request("GET", "/api/schema/")
@@ -388,45 +406,54 @@ def http_list(secret: str, n: int = REPEAT) -> dict:
 
 
 def load_creates(secret: str, requester: int, seconds: float, *, tag: str) -> dict:
-    """CLIENTS threads POST tickets until the time is up (a bounded loop)."""
+    """CLIENTS threads POST tickets until the time is up (a bounded loop), each on one
+    keep-alive connection (reopened when the server closes it, as a sync worker does
+    after every answer), with the body and headers encoded beforehand: the client shares
+    the two cores with the server, so it does as little as an honest client can. Its
+    own CPU (this process's, all threads) is returned per create."""
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
+    headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
+    head, tail = (part.encode() for part in json.dumps({
+        "subject": f"Load {tag} \x00", "description": "Made by bench/api.py.",
+        "requester": requester, "impact": "one_user", "urgency": "degraded"}).split("\\u0000"))
     deadline = time.perf_counter() + seconds
 
     def worker(k: int) -> None:
         i = 0
+        conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+        mine: list[float] = []
+        failed: list[str] = []
         while time.perf_counter() < deadline:
-            body = json.dumps({"subject": f"Load {tag} {k}-{i}", "description": "Made by bench/api.py.",
-                               "requester": requester, "impact": "one_user",
-                               "urgency": "degraded"})
+            body = b"%s%d-%d%s" % (head, k, i, tail)
             t = time.perf_counter()
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-                conn.request("POST", "/api/v1/tickets/", body=body, headers={
-                    "Authorization": f"Bearer {secret}", "Content-Type": "application/json"})
+                conn.request("POST", "/api/v1/tickets/", body=body, headers=headers)
                 response = conn.getresponse()
                 response.read()
-                conn.close()
-                ok = response.status == 201
-            except OSError as exc:
-                ok, response = False, exc
-            with lock:
-                if ok:
-                    latencies.append((time.perf_counter() - t) * 1000)
+                if response.status == 201:
+                    mine.append((time.perf_counter() - t) * 1000)
                 else:
-                    errors.append(str(getattr(response, "status", response)))
+                    failed.append(str(response.status))
+            except OSError as exc:
+                conn.close()
+                failed.append(str(exc))
             i += 1
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            errors.extend(failed)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(CLIENTS)]
     for th in threads:
         th.start()
     for th in threads:
         th.join()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {"created": len(latencies), "errors": len(errors), "seconds": elapsed,
-            "finished_at": time.perf_counter(),
+            "finished_at": time.perf_counter(), "client_cpu": cpu / max(len(latencies), 1) * 1000,
             "per_second": len(latencies) / elapsed, "p50": statistics.median(latencies),
             "p95": bulk.percentile(latencies, 95), "error_sample": errors[:5]}
 
@@ -511,6 +538,16 @@ def main() -> None:
     parser.add_argument("--creates-only", action="store_true", help="The creates, not the list.")
     parser.add_argument("--clients", type=int, default=8,
                         help="Client threads POSTing tickets (default 8).")
+    parser.add_argument("--web-only", action="store_true",
+                        help="Only the web side's creates (no worker), per server shape and "
+                             "tree, alternated --rounds times.")
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="With --web-only: an older checkout run side by side (its "
+                             "gunicorn on this database).")
+    parser.add_argument("--servers", default="",
+                        help=f"With --web-only: shapes to compare, of {', '.join(SERVERS)} "
+                             "(default: as `make run` starts gunicorn).")
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
 
     print(f"# bench/api.py — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n{machine()}\n", flush=True)
@@ -523,10 +560,13 @@ def main() -> None:
     count = Ticket.objects.count()
     secrets = tokens()
     CLIENTS = args.clients
-    if not args.creates_only:
-        ticket_list(count, secrets)
-    if not args.list_only:
-        creates(args, secrets)
+    if args.web_only:
+        web_alone(args, secrets)
+    else:
+        if not args.creates_only:
+            ticket_list(count, secrets)
+        if not args.list_only:
+            creates(args, secrets)
     if not args.keep and not args.reuse:
         shutil.rmtree(VAR, ignore_errors=True)
 
@@ -541,6 +581,47 @@ def ticket_list(count: int, secrets: dict[str, str]) -> None:
         print(f"| {r['who']} | {r['label']} | {r['rows']} | {r['queries']} | {r['p50']:.1f} | "
               f"{r['p95']:.1f} | {r['max']:.1f} | {r['cpu']:.1f} |", flush=True)
     print(f"\nLoad average after: {os.getloadavg()[0]:.1f}")
+
+
+def web_alone(args, secrets: dict[str, str]) -> None:
+    """The web side's creates alone (hook work left pending for a worker), each server
+    shape and tree in turn, `--rounds` times: the side-by-side figures of issue 8."""
+    from django.db import connections
+
+    from tierdesk.accounts.models import Contact
+
+    requester = Contact.objects.order_by("pk").values_list("pk", flat=True).first()
+    assert requester is not None
+    connections.close_all()
+    trees = [ROOT] + ([args.compare.resolve()] if args.compare else [])
+    servers = [name for name in args.servers.split(",") if name] or [""]
+    run = f"{time.time():.0f}"
+    print(f"\n## The web side alone: POST /api/v1/tickets/, {CLIENTS} client threads, "
+          f"{args.create_seconds:.0f} s a run after 2 s of warm-up\n")
+    print("| round | tree | server | created | a second | errors | p50 ms | p95 ms | "
+          "CPU ms a create: gunicorn | client | load avg | UTC |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n in range(args.rounds):
+        for server in servers:
+            for tree in trees:
+                proc = start_gunicorn(tree, server)
+                try:
+                    load_creates(secrets["agent"], requester, 2, tag=f"{run}warm")
+                    load = os.getloadavg()[0]
+                    before = cpu_of([proc.pid])
+                    c = load_creates(secrets["agent"], requester, args.create_seconds,
+                                     tag=f"{run}w")
+                    web = (cpu_of([proc.pid]) - before) / max(c["created"], 1) * 1000
+                finally:
+                    stop(proc)
+                name = "this tree" if tree == ROOT else str(tree)
+                print(f"| {n + 1} | {name} | {server or 'as make run'} | {c['created']:,} | "
+                      f"**{c['per_second']:.0f}** | {c['errors']} | {c['p50']:.0f} | "
+                      f"{c['p95']:.0f} | {web:.1f} | {c['client_cpu']:.1f} | {load:.1f} | "
+                      f"{datetime.now(UTC):%H:%M:%S} |"
+                      + (f" errors e.g. {c['error_sample']}" if c["errors"] else ""), flush=True)
+    print(f"\nHook work left pending (for a worker): {pending_work():,}. "
+          f"Load average after: {os.getloadavg()[0]:.1f}")
 
 
 def creates(args, secrets: dict[str, str]) -> None:

@@ -145,3 +145,18 @@ def test_admin_makes_a_token_and_shows_it_once(client, people):
     assert secret not in client.get(f"/admin/api/apitoken/{token.pk}/change/").content.decode()
     client.post("/admin/api/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
     assert tokens.authenticate(secret) is None
+
+
+def test_a_bearer_request_answers_in_utc_and_the_users_language_without_cookies(api, people):
+    """The middleware leaves a token's request to the API views: no session user, no
+    language cookie, instants in UTC whatever the user's zone, refusals in their language."""
+    user = people.alice.user
+    user.language, user.time_zone = "es", "America/Mexico_City"
+    user.save(update_fields=["language", "time_zone"])
+    alice = api("alice")
+    r = alice.post("/api/v1/tickets/", {"subject": "x", "description": "y"}, format="json")
+    assert r.status_code == 201 and r.json()["created_at"].endswith("Z")
+    assert "django_language" not in r.cookies
+    r = alice.post("/api/v1/tickets/", {"subject": " ", "description": "y"}, format="json")
+    assert r.status_code == 400 and r.json()["field"] == "subject"
+    assert r.json()["title"] == "Petición no válida", r.json()

@@ -19,6 +19,8 @@ class UserLanguageMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
+        if _api_token_request(request):
+            return response  # an API client keeps no cookies: its language is its user's
         user = getattr(request, "user", None)
         if (user is not None and user.is_authenticated and user.language
                 and request.COOKIES.get("django_language") != user.language):
@@ -33,16 +35,17 @@ class UserTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if _api_token_request(request):
+            # API views answer in UTC and in the token user's language (api/views/base.py):
+            # neither the session's user nor the provider's zone (a query) is needed.
+            timezone.activate(_UTC)
+            return self.get_response(request)
         name = ""
         if request.user.is_authenticated:
             name = request.user.time_zone
             if request.user.language:
                 translation.activate(request.user.language)
                 request.LANGUAGE_CODE = request.user.language
-        if not name and _api_token_request(request):
-            # API views answer in UTC (tierdesk.api.views.base): no need to read the
-            # provider's zone (a query) on every API call.
-            name = "UTC"
         if not name:
             name = Provider.current().time_zone
         try:
@@ -50,6 +53,9 @@ class UserTimezoneMiddleware:
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             timezone.deactivate()
         return self.get_response(request)
+
+
+_UTC = zoneinfo.ZoneInfo("UTC")
 
 
 def _api_token_request(request) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from tierdesk.api.compiled import Compiled
 from tierdesk.sla.models import TicketSLA
 from tierdesk.tickets.models import Ticket
 
@@ -67,7 +68,22 @@ def _path(obj: Any, path: str) -> Any:
     return obj
 
 
-def row_of(ticket: Ticket) -> Row:
-    """The same row from a ticket already loaded (the detail, webhook payloads)."""
+def row_of(ticket: Ticket, *, sla: list[TicketSLA] | None = None) -> Row:
+    """The same row from a ticket already loaded (the detail, webhook payloads); its SLA
+    rows are `sla` when given, else `ticket.sla_rows.all()`."""
+    rows = ticket.sla_rows.all() if sla is None else sla
     return Row({path: _path(ticket, path) for path in ROW_VALUES},
-               [{name: getattr(r, name) for name in SLA_VALUES} for r in ticket.sla_rows.all()])
+               [{name: getattr(r, name) for name in SLA_VALUES} for r in rows])
+
+
+_SLA_ROWS = Compiled(lambda ticket_id: TicketSLA.objects.filter(ticket_id=ticket_id)
+                     .order_by("target"))
+
+
+def sla_rows_of(ticket: Ticket) -> list[TicketSLA]:
+    """A ticket's SLA rows by target: those in its prefetch cache (an action that wrote
+    them may leave them there), else one query, compiled once per process."""
+    cached = getattr(ticket, "_prefetched_objects_cache", {}).get("sla_rows")
+    if cached is not None:
+        return sorted(cached, key=lambda row: row.target)
+    return _SLA_ROWS.objects(ticket.pk, model=TicketSLA)

@@ -11,13 +11,11 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from django.db import connections, router
-from django.db.models.query import get_related_populators
 from django.utils.translation import gettext as _
 
 from tierdesk.accounts.models import User
+from tierdesk.api.compiled import TEXT_PROBE, Compiled
 from tierdesk.api.models import ApiToken, Scope
 from tierdesk.lib import clock
 from tierdesk.tickets.errors import ActionError
@@ -103,44 +101,15 @@ def authenticate(raw: str, *, now: datetime | None = None) -> ApiToken | None:
 
 # Every API request reads its token with its user, agent or contact and organisation.
 # Compiling that five-table SELECT is most of its cost (1.8 ms CPU against 0.1 ms to run
-# it and build the objects), so it is compiled once per database by the ORM itself and
-# run with the prefix swapped in: the same SQL and the same objects as
-# `ApiToken.objects.select_related(...).filter(...)`, read fresh on every request
-# (a revoked token or an inactive user is refused at once, in every process).
-_PROBE = "\x00prefix\x00"
-_compiled: dict[str, tuple[str, tuple, int, Any]] = {}
-
-
-def _query(using: str) -> tuple[str, tuple, int, Any]:
-    entry = _compiled.get(using)
-    if entry is None:
-        qs = (ApiToken.objects.using(using)
-              .select_related("user__agent", "user__contact__organisation")
-              .filter(prefix=_PROBE, revoked_at__isnull=True))
-        compiler = qs.query.get_compiler(using=using)
-        sql, params = compiler.as_sql()
-        entry = _compiled[using] = (sql, tuple(params), list(params).index(_PROBE), compiler)
-    return entry
+# it and build the objects), so it is compiled once per database (api/compiled.py): the
+# same SQL and the same objects as the queryset, read fresh on every request (a revoked
+# token or an inactive user is refused at once, in every process).
+_TOKEN = Compiled(lambda prefix: ApiToken.objects.select_related(
+    "user__agent", "user__contact__organisation").filter(prefix=prefix, revoked_at__isnull=True),
+    probe=TEXT_PROBE)
 
 
 def _active_token(prefix: str) -> ApiToken | None:
     """The unrevoked token with this prefix (unique), its user and profile loaded."""
-    using = router.db_for_read(ApiToken)
-    sql, params, slot, compiler = _query(using)
-    args = list(params)
-    args[slot] = prefix
-    with connections[using].cursor() as cursor:
-        cursor.execute(sql, args)
-        raw = cursor.fetchall()
-    if not raw:
-        return None
-    # As ModelIterable builds the instances of a select_related query.
-    select, klass_info = compiler.select, compiler.klass_info
-    start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
-    names = [f[0].target.attname for f in select[start:end]]
-    populators = get_related_populators(klass_info, select, using)  # type: ignore[call-arg]
-    row = next(iter(compiler.results_iter([raw])))
-    token = ApiToken.from_db(using, names, row[start:end])
-    for populator in populators:
-        populator.populate(row, token)
-    return token
+    found = _TOKEN.objects(prefix, model=ApiToken)
+    return found[0] if found else None

@@ -21,7 +21,7 @@ from tierdesk.accounts.models import Contact
 from tierdesk.api import serializers as s
 from tierdesk.api.filters import TicketFilterSerializer
 from tierdesk.api.pagination import Cursor
-from tierdesk.api.queries import page_keys, rows_of
+from tierdesk.api.queries import page_keys, rows_of, sla_rows_of
 from tierdesk.api.views.base import ApiListView, ApiView, parse
 from tierdesk.lib import clock
 from tierdesk.reports import surveys
@@ -86,7 +86,7 @@ class TicketList(ApiListView):
                             "multipart/form-data": s.TicketCreateSerializer},
                    responses={201: s.TicketDetailSerializer}, summary="Open a ticket")
     def post(self, request: Request) -> Response:
-        data = parse(s.TicketCreateSerializer, request)
+        data = s.TicketCreateSerializer.parse(request)
         agent = is_agent(request.user)
         requester = requester_of(request, data, agent=agent)
         if not agent and (data.get("priority") or data.get("channel") not in (None, Channel.API)):
@@ -108,10 +108,10 @@ def created(request: Request, ticket: Ticket, *, cc: list[Contact]) -> Response:
     """The answer to a create, from the ticket `create_ticket` returns rather than read
     back: its columns are those it wrote (and what its subscribers changed, on the same
     object, in its transaction); the requester, priority, category and CC are the objects
-    the input named, with their users. The SLA rows it wrote are the one query."""
-    prefetch_related_objects(
-        [ticket], Prefetch("sla_rows", queryset=TicketSLA.objects.order_by("target")))
-    data = s.TicketDetailSerializer(ticket, context={"request": request, "cc": cc}).data
+    the input named, with their users. Its SLA rows are those the action left in the
+    ticket's prefetch cache, else one query."""
+    data = s.TicketDetailSerializer(ticket, context={
+        "request": request, "cc": cc, "sla": sla_rows_of(ticket)}).data
     return Response(data, status=201, headers={"Location": data["url"]})
 
 

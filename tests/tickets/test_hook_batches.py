@@ -120,7 +120,8 @@ def test_a_batch_routes_and_tells_exactly_as_one_action_at_a_time(open_ticket, r
     monkeypatch.setattr(hooks, "_kick", lambda: None)
     settings.TICKET_HOOKS_INLINE = True
     open_ticket("already Tess's", category=tech, at=hours(0))  # Tess has open work
-    plan = [("n1", net), ("n2", net), ("b1", billing), ("t1", tech), ("x1", None),
+    plan = [("n1 <b>Tom & Jerry's</b> \"VPN\"", net), ("n2  two spaces", net),
+            ("b1", billing), ("t1", tech), ("x1", None),
             ("h1", hardware), ("n3", net), ("t2", tech), ("x2", None), ("n4", net),
             ("b2", billing), ("x3", None)]
 

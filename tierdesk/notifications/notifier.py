@@ -333,17 +333,33 @@ _Plan = list[tuple[Notice, User, Preference]]
 _Rendered = dict[tuple[int, int], tuple[str, str, str]]
 
 # Kinds whose templates read, of what varies from one occasion to the next, only the
-# ticket's reference and subject, the url and `due_at` (through `|date:"DATETIME_FORMAT"`);
-# their other context (`target_label`, `share`) is the same for many occasions. A wave of
-# them is rendered once per (language, zone, audience, that context) with markers where
-# the occasion's values go, and each occasion's texts are the markers filled in: exactly
-# the texts a render of its own gives (checked on the first occasion of every group; a
-# value the fill could not reproduce — a line break, odd spacing — is rendered apart).
-_FILLED_KINDS = {"sla_warning": ("target_label", "share"),
-                 "sla_breached": ("target_label", "share")}
+# ticket's reference and subject (and the attributes listed), the url, `due_at` (through
+# `|date:"DATETIME_FORMAT"`) and the text values listed; their other context (`target_label`,
+# `share`) is the same for many occasions. A wave of them is rendered once per (language,
+# zone, audience, that context) with markers where the occasion's values go, and each
+# occasion's texts are the markers filled in: exactly the texts a render of its own gives
+# (checked on the first occasion of every group; a value the fill could not reproduce — a
+# line break, odd spacing — is rendered apart).
+
+
+@dataclass(frozen=True)
+class _Fillable:
+    shared: tuple[str, ...] = ()  # context keys whose values make the group
+    texts: tuple[str, ...] = ()  # context keys filled in per occasion
+    dated: bool = False  # `due_at`, printed with the date filter
+    ticket: tuple[str, ...] = ()  # attributes of the ticket the templates test
+
+
+_FILLED_KINDS = {"sla_warning": _Fillable(shared=("target_label", "share"), dated=True),
+                 "sla_breached": _Fillable(shared=("target_label", "share"), dated=True),
+                 "assigned": _Fillable(texts=("reason",), ticket=("tier",))}
 _REF, _SUBJECT, _URL, _DUE = "\ue000r\ue001", "\ue000s\ue001", "\ue000u\ue001", "\ue000d\ue001"
 # A due instant whose printed form stands in for the marker (a filter reads a datetime).
 _PROBE = datetime(1999, 12, 31, 13, 47, tzinfo=ZoneInfo("UTC"))
+
+
+def _text_marker(key: str) -> str:
+    return f"\ue000t{key}\ue001"
 
 
 @dataclass(frozen=True)
@@ -352,6 +368,7 @@ class _Marked:
 
     reference: str = _REF
     subject: str = _SUBJECT
+    tier: int | None = None
 
 
 def _render_plan(plan: _Plan, agents: set[int], current: Callable[[], Provider]) -> _Rendered:
@@ -460,16 +477,22 @@ class _Fill:
         ticket = notice.ticket
         assert ticket is not None
         context = notice.context or {}
-        if set(context) != {*_FILLED_KINDS[notice.kind], "due_at"}:
+        spec = _FILLED_KINDS[notice.kind]
+        if set(context) != {*spec.shared, *spec.texts, *(["due_at"] if spec.dated else [])}:
             return None
-        due = context["due_at"]
+        due = context.get("due_at")
         values = {_REF: ticket.reference, _SUBJECT: ticket.subject,
                   _URL: self.urls[is_agent](ticket)}
+        for key in spec.texts:
+            if not isinstance(context[key], str):
+                return None
+            values[_text_marker(key)] = context[key]
         if due is not None:
             values[_DUE] = self.due_text(due)
         if not all(_fillable(v) for v in values.values()):
             return None
-        group = (is_agent, due is None, *(str(context[k]) for k in _FILLED_KINDS[notice.kind]))
+        group = (notice.kind, is_agent, due is None, *(str(context[k]) for k in spec.shared),
+                 *(getattr(ticket, k) for k in spec.ticket))
         if group not in self.marked:
             self.marked[group] = _marked(self.templates, notice, user, is_agent, self.zone,
                                          values)
@@ -494,8 +517,13 @@ def _marked(templates: tuple, notice: Notice, user: User, is_agent: bool, zone: 
     context = notice.context or {}
     due = context.get("due_at")
     subject_t, text_t, html_t = templates
-    ctx = {**context, "due_at": _PROBE if due is not None else None, "ticket": _Marked(),
-           "recipient": user, "url": _URL, "tzname": zone}
+    spec = _FILLED_KINDS[notice.kind]
+    ticket = notice.ticket
+    marked = _Marked(**{k: getattr(ticket, k) for k in spec.ticket})
+    ctx = {**context, "ticket": marked, "recipient": user, "url": _URL, "tzname": zone,
+           **{k: _text_marker(k) for k in spec.texts}}
+    if spec.dated:
+        ctx["due_at"] = _PROBE if due is not None else None
     subject = " ".join(subject_t.render(ctx).split())
     text = text_t.render(ctx).strip() + "\n"
     html = html_t.render({**ctx, "subject": subject, "text": text})

@@ -35,6 +35,7 @@ from tierdesk.notifications import notifier, recipients
 from tierdesk.notifications.notifier import Notice, notify, notify_later, notify_many
 from tierdesk.sla.models import TARGET_LABELS
 from tierdesk.tickets import actions
+from tierdesk.tickets.actions import base as action_base
 from tierdesk.tickets.actions.escalation import (
     SWEEP_CODES,
     record_automation_failed,
@@ -157,9 +158,22 @@ def react(ticket: Ticket, events: list[TicketEvent], *, at: datetime, rounds: bo
         if not rounds:
             return
         # What the rules did may itself be a moment (a tier raised is an escalation).
-        events = list(ticket.events.filter(pk__gt=last_pk, code__in=_REACTIVE).order_by("pk"))
+        events = _appended_since(ticket, last_pk)
         if not events:
             return
+
+
+def _appended_since(ticket: Ticket, last_pk: int) -> list[TicketEvent]:
+    """The reactive events the rules' actions appended to the ticket after `last_pk`. Read
+    from the timeline only when the running action's (or batch's) own list of appended
+    events has one (it may also hold events a failed savepoint rolled back): most rounds
+    end without a query."""
+    appended = action_base._appended.get()
+    if appended is not None and not any(
+            e.ticket_id == ticket.pk and e.pk > last_pk and e.code in _REACTIVE
+            for e in appended):
+        return []
+    return list(ticket.events.filter(pk__gt=last_pk, code__in=_REACTIVE).order_by("pk"))
 
 
 def run_rule(rule: CompiledRule, ticket: Ticket, *, at: datetime, key: str, moment: str) -> bool:

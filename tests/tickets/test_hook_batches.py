@@ -140,3 +140,35 @@ def test_a_batch_routes_and_tells_exactly_as_one_action_at_a_time(open_ticket, r
     assignees = [a for _s, a, *_rest in batched]
     assert {people.tess.pk, people.tia.pk, tim.pk} <= set(assignees)  # all three answers
     assert None in assignees  # and nobody, for hardware: not routed, the lead told
+
+
+def test_a_rule_rolled_back_in_a_batch_leaves_no_assignment_count_nor_notice(
+        open_ticket, routed, settings, monkeypatch):
+    """A rule that routes a ticket and then fails is rolled back (its savepoint): in a
+    batch, the notice it gathered is dropped and routing's counts forget the assignment,
+    so the next ticket is routed as if it never happened."""
+    from tierdesk.automation import react
+    from tierdesk.notifications.models import Notification
+
+    people = routed
+    settings.TICKET_HOOKS_INLINE = False
+    monkeypatch.setattr(hooks, "_kick", lambda: None)
+    real = react.record_rule_applied
+
+    def failing(*, ticket, **kwargs):
+        if ticket.subject == "boom":
+            raise RuntimeError("the rule's record failed")
+        return real(ticket=ticket, **kwargs)
+
+    monkeypatch.setattr(react, "record_rule_applied", failing)
+    first, boom, third = (open_ticket(s, at=hours(i)) for i, s in
+                          enumerate(["first", "boom", "third"]))
+    assert hooks.run_batch() == 3
+    for t in (first, boom, third):
+        t.refresh_from_db()
+    assert boom.assignee_id is None and boom.status == "new"
+    assert boom.events.filter(code=EventCode.AUTOMATION_FAILED).count() == 1
+    assert not Notification.objects.filter(ticket=boom).exists()
+    # Tess first (no work, lowest id); Tia next: Boom's rolled-back assignment not counted.
+    assert (first.assignee_id, third.assignee_id) == (people.tess.pk, people.tia.pk)
+    assert Notification.objects.filter(ticket__in=[first, third], kind="assigned").count() == 2

@@ -218,3 +218,60 @@ def mails_of(ticket):
     from tierdesk.notifications.models import OutboxMessage
 
     return list(OutboxMessage.objects.filter(ticket=ticket, kind="email").order_by("pk"))
+
+
+def test_a_batch_of_acknowledgements_is_what_full_renders_give(people, open_ticket, settings,
+                                                               monkeypatch):
+    """Acknowledgements heard in one batch (rendered once per language, zone and audience,
+    then filled in) are exactly the mails each ticket's own full render gives: requester and
+    CC, English and Spanish, two zones, HTML-escaped subjects, and a subject the fill-in
+    cannot reproduce (rendered in full)."""
+    from tierdesk.notifications.models import OutboxMessage
+    from tierdesk.tickets import hooks
+
+    monkeypatch.setattr(hooks, "_kick", lambda: None)
+    bob = people.bob.user
+    bob.language, bob.time_zone = "es", "America/Mexico_City"
+    bob.save()
+    subjects = ["VPN drops every hour", 'Tom & Jerry <b>"quoted"</b> it\'s', "Two  spaces",
+                "Printer", "Ñandú — á <i>"]
+
+    def make_and_collect():
+        made = [open_ticket(s, at=AT + timedelta(minutes=i), cc=[people.bob] if i % 2 else [])
+                for i, s in enumerate(subjects)]
+        assert len(made) == len(subjects)
+        return sorted(
+            (m.to[0], m.subject, m.text, m.html,
+             {k: v for k, v in m.headers.items() if k != "Message-ID"})
+            for m in OutboxMessage.objects.filter(key__startswith="mail:created:"))
+
+    settings.TICKET_HOOKS_INLINE = True
+    point = transaction.savepoint()
+    one_by_one = make_and_collect()
+    transaction.savepoint_rollback(point)
+    settings.TICKET_HOOKS_INLINE = False
+    assert not OutboxMessage.objects.filter(key__startswith="mail:created:").exists()
+    tickets_before = hooks.pending()
+    make_and_collect()
+    assert hooks.pending() == tickets_before + len(subjects)
+    full = []
+    real_full = outbound._AckFill._full
+
+    def counted(self, ticket, *args, **kwargs):
+        full.append(ticket.subject)
+        return real_full(self, ticket, *args, **kwargs)
+
+    monkeypatch.setattr(outbound._AckFill, "_full", counted)
+    assert hooks.run_batch(limit=len(subjects)) == len(subjects)
+    # Rendered in full: the first of each group (to check it) and the odd subject only.
+    assert "Two  spaces" in full and len(full) < 7
+    batched_rows = sorted(
+        (m.to[0], m.subject, m.text, m.html,
+         {k: v for k, v in m.headers.items() if k != "Message-ID"})
+        for m in OutboxMessage.objects.filter(key__startswith="mail:created:"))
+    assert len(one_by_one) == 7  # five requesters, Bob in copy of two
+    assert batched_rows == one_by_one
+    html = next(r[3] for r in batched_rows if "Tom &amp; Jerry" in r[3])
+    assert "&lt;b&gt;&quot;quoted&quot;&lt;/b&gt; it&#x27;s" in html
+    assert all('lang="es"' in r[3] and "America/Mexico_City" in r[2]
+               for r in batched_rows if r[0] == "bob@acme.test")

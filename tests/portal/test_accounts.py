@@ -169,3 +169,32 @@ def test_provider_admin_offers_the_intake_questions_as_checkboxes(people):
     provider = Provider.current()
     page = admin.get(reverse("admin:accounts_provider_change", args=[provider.pk])).content.decode()
     assert 'type="checkbox" name="mandatory_intake" value="users_affected"' in page
+
+
+def test_a_batch_of_first_cases_invites_each_newcomer_once(people, settings, monkeypatch):
+    """Heard in one batch of the hooks' work: each contact without a password is invited
+    once, for their first ticket, as one ticket at a time would; contacts with one are not."""
+    from tierdesk.tickets import hooks
+
+    settings.TICKET_HOOKS_INLINE = False
+    monkeypatch.setattr(hooks, "_kick", lambda: None)
+    dora = Contact.objects.create(user=User.objects.create_user("dora@acme.test", None,
+                                                                full_name="Dora"),
+                                  organisation=people.acme)
+    dan = Contact.objects.create(user=User.objects.create_user("dan@acme.test", None,
+                                                               full_name="Dan"),
+                                 organisation=people.acme)
+    made = [actions.create_ticket(actor=people.tess.user, new=actions.NewTicket(
+        requester=who, subject=f"Case {i}", description="x", channel="phone"))
+        for i, who in enumerate([dora, people.alice, dora, dan, dan])]
+    assert hooks.run_batch() == 5
+    invited = {m.key: m for m in OutboxMessage.objects.filter(key__startswith="invitation:")}
+    assert set(invited) == {f"invitation:{dora.user.pk}", f"invitation:{dan.user.pk}"}
+    assert invited[f"invitation:{dora.user.pk}"].ticket_id == made[0].pk
+    assert invited[f"invitation:{dan.user.pk}"].ticket_id == made[3].pk
+    assert made[0].reference in invited[f"invitation:{dora.user.pk}"].subject
+    # Heard again (a later batch): nobody is invited twice.
+    actions.create_ticket(actor=people.tess.user, new=actions.NewTicket(
+        requester=dora, subject="Case 5", description="x", channel="phone"))
+    assert hooks.run_batch() == 1
+    assert OutboxMessage.objects.filter(key__startswith="invitation:").count() == 2

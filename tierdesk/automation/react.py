@@ -31,10 +31,11 @@ from tierdesk.automation.bulk import among
 from tierdesk.automation.models import Watcher
 from tierdesk.automation.rules import CompiledRule, matches
 from tierdesk.lib import clock
-from tierdesk.notifications import recipients
-from tierdesk.notifications.notifier import Notice, notify, notify_many
+from tierdesk.notifications import notifier, recipients
+from tierdesk.notifications.notifier import Notice, notify, notify_later, notify_many
 from tierdesk.sla.models import TARGET_LABELS
 from tierdesk.tickets import actions
+from tierdesk.tickets.actions import base as action_base
 from tierdesk.tickets.actions.escalation import (
     SWEEP_CODES,
     record_automation_failed,
@@ -72,10 +73,11 @@ def on_happened(happened: Happened) -> None:
 
 def on_many(happenings: list[Happened]) -> None:
     """Many tickets at once (a batch of the hooks' deferred work, the sweep's steps): the
-    rules read once, the routing pool once; each ticket then as `on_happened`."""
+    rules read once, the routing pool and counts once; each ticket then as `on_happened`,
+    and what they tell people told together at the end (`notifier.gathering`)."""
     active = _rules_once()
     heard = []
-    with routing.batch():
+    with routing.batch(), notifier.gathering():
         for happened in happenings:
             if _on_happened(happened, active=active, sync=False):
                 heard.append(happened.ticket)
@@ -114,11 +116,13 @@ def _on_happened(happened: Happened, *, active: Callable[[], list[CompiledRule]]
     events = [e for e in happened.events if e.code in _REACTIVE and e.code not in SWEEP_CODES]
 
     if events:
+        mark = notifier.gathered_mark()
         try:
             with transaction.atomic():
                 react(ticket, events, at=at, active=active)
         except Exception as exc:  # never break the action that called us
             log.exception("automation failed on ticket %s", ticket.pk)
+            _rolled_back(mark)
             _failed(ticket, "automation", exc, at)
     if sync:
         _sync(ticket, active=active, at=at)
@@ -154,13 +158,27 @@ def react(ticket: Ticket, events: list[TicketEvent], *, at: datetime, rounds: bo
         if not rounds:
             return
         # What the rules did may itself be a moment (a tier raised is an escalation).
-        events = list(ticket.events.filter(pk__gt=last_pk, code__in=_REACTIVE).order_by("pk"))
+        events = _appended_since(ticket, last_pk)
         if not events:
             return
 
 
+def _appended_since(ticket: Ticket, last_pk: int) -> list[TicketEvent]:
+    """The reactive events the rules' actions appended to the ticket after `last_pk`. Read
+    from the timeline only when the running action's (or batch's) own list of appended
+    events has one (it may also hold events a failed savepoint rolled back): most rounds
+    end without a query."""
+    appended = action_base._appended.get()
+    if appended is not None and not any(
+            e.ticket_id == ticket.pk and e.pk > last_pk and e.code in _REACTIVE
+            for e in appended):
+        return []
+    return list(ticket.events.filter(pk__gt=last_pk, code__in=_REACTIVE).order_by("pk"))
+
+
 def run_rule(rule: CompiledRule, ticket: Ticket, *, at: datetime, key: str, moment: str) -> bool:
     """Apply one rule in a savepoint; on failure, log it against the ticket and go on."""
+    mark = notifier.gathered_mark()
     try:
         with transaction.atomic():
             did = apply(rule, ticket, at=at, key=key)
@@ -168,9 +186,16 @@ def run_rule(rule: CompiledRule, ticket: Ticket, *, at: datetime, key: str, mome
         return True
     except Exception as exc:
         log.warning("rule %r failed on ticket %s: %s", rule.name, ticket.pk, exc)
+        _rolled_back(mark)
         ticket.refresh_from_db()
         _failed(ticket, f"rule “{rule.name}”", exc, at, rule=rule.pk)
         return False
+
+
+def _rolled_back(mark: int) -> None:
+    """A savepoint rolled back: the notices it gathered and routing's counts go with it."""
+    notifier.forget_since(mark)
+    routing.forget()
 
 
 def _failed(ticket: Ticket, what: str, exc: Exception, at: datetime, **payload) -> None:
@@ -193,6 +218,7 @@ def apply(rule: CompiledRule, ticket: Ticket, *, at: datetime, key: str) -> list
         if name in ("raise_tier", "tier"):
             tier = min(ticket.tier + 1, 3) if name == "raise_tier" else int(value)
             if tier != ticket.tier and ticket.is_active:
+                routing.forget()  # a tier raised may unassign it: routing recounts
                 actions.change_tier(actor=None, ticket=ticket, tier=tier, reason=_reason(rule),
                                     at=at)
                 did.append(f"tier {tier}")
@@ -202,22 +228,24 @@ def apply(rule: CompiledRule, ticket: Ticket, *, at: datetime, key: str) -> list
                 raise ValueError(f"nobody holds the role {value!r}")
             agent = agents[0]
             if ticket.assignee_id != agent.pk:
+                routing.forget()  # not routing's assignment: routing recounts
                 actions.assign(actor=None, ticket=ticket, agent=agent, team=ticket.team,
                                reason=_reason(rule), at=at)
-                notify(key=key, kind="escalated", recipients=[agent.user], ticket=ticket, at=at,
-                       context={"rule": rule.name})
+                notify_later(Notice(key=key, kind="escalated", recipients=(agent.user,),
+                                    ticket=ticket, at=at, context={"rule": rule.name}))
             did.append(f"assigned to {agent}")
         elif name == "assign_team":
             team = Team.objects.get(name=value)
             keep = ticket.assignee if ticket.assignee and ticket.assignee.teams.filter(
                 pk=team.pk).exists() else None
+            routing.forget()
             actions.assign(actor=None, ticket=ticket, agent=keep, team=team,
                            reason=_reason(rule), at=at)
             did.append(f"team {team.name}")
         elif name == "notify":
             people = recipients.resolve(value, ticket)
-            notify(key=key, kind="rule", recipients=people, ticket=ticket, at=at,
-                   context={"rule": rule.name})
+            notify_later(Notice(key=key, kind="rule", recipients=tuple(people), ticket=ticket,
+                                at=at, context={"rule": rule.name}))
             did.append("notified " + ", ".join(str(p) for p in people))
         elif name in ("raise_priority", "priority"):
             if name == "raise_priority":
@@ -300,6 +328,7 @@ def _escalate_missed_commitment(ticket: Ticket, event: TicketEvent, *, at: datet
     new_tier = None
     if ticket.tier < 3:
         new_tier = ticket.tier + 1
+        routing.forget()  # a tier raised may unassign it
         actions.change_tier(actor=None, ticket=ticket, tier=new_tier,
                             reason=_("The committed resolution time-frame was missed."), at=at)
         people = recipients.resolve(["team_lead"], ticket)

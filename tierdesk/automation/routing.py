@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Count
@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 from tierdesk.accounts.models import Agent
 from tierdesk.automation.models import RoutingState
 from tierdesk.notifications import recipients
-from tierdesk.notifications.notifier import notify
+from tierdesk.notifications.notifier import Notice, notify_later
 from tierdesk.sla.engine import Calendar
 from tierdesk.tickets import actions
 from tierdesk.tickets.actions.base import last_recorded
@@ -40,8 +40,19 @@ from tierdesk.tickets.models import Category, EventCode, Ticket
 
 ROUTABLE_ROLES = (Agent.Role.AGENT, Agent.Role.TEAM_LEAD)
 _calendars: dict[tuple[int, int], Calendar] = {}
-_pool: ContextVar[dict[tuple[int, int | None], list[Agent]] | None] = ContextVar(
-    "routing_pool", default=None)
+
+
+@dataclass
+class _Batch:
+    """What routing reads once for a batch: the pools; and the open work and last
+    assignment of the agents seen so far, kept up to date as the batch routes."""
+
+    pools: dict[tuple[int, int | None], list[Agent]] = field(default_factory=dict)
+    load: dict[int, int] = field(default_factory=dict)
+    served: dict[int, datetime | None] = field(default_factory=dict)
+
+
+_batch: ContextVar[_Batch | None] = ContextVar("routing_batch", default=None)
 
 
 @dataclass(frozen=True)
@@ -66,28 +77,59 @@ def _working(agent: Agent, at: datetime) -> bool:
 @contextmanager
 def batch() -> Iterator[None]:
     """Routing many tickets in one transaction (a batch of the hooks' deferred work): the
-    agents who may take them, their skills and calendars are read once per tier and team.
-    Each ticket still counts the open work and the round-robin afresh, so what the batch
-    assigned is seen by the next ticket."""
-    token = _pool.set({})
+    agents who may take them, their skills and calendars are read once per tier and team,
+    their open work and last assignment once per agent; what the batch assigns is counted
+    in as it goes, so each ticket gets the answer it would get on its own, in order.
+    Whatever else changes assignments meanwhile (another rule, a rollback) calls `forget`."""
+    token = _batch.set(_Batch())
     try:
         yield
     finally:
-        _pool.reset(token)
+        _batch.reset(token)
+
+
+def forget() -> None:
+    """The batch's counts may be stale (an assignment other than routing's, a savepoint
+    rolled back): read them again when next needed."""
+    state = _batch.get()
+    if state is not None:
+        state.load.clear()
+        state.served.clear()
 
 
 def _pool_of(tier: int, team_id: int | None) -> list[Agent]:
-    pool = _pool.get()
-    if pool is not None and (tier, team_id) in pool:
-        return pool[(tier, team_id)]
+    state = _batch.get()
+    if state is not None and (tier, team_id) in state.pools:
+        return state.pools[(tier, team_id)]
     qs = (Agent.objects.select_related("user", "calendar").prefetch_related("skills")
           .filter(user__is_active=True, is_available=True, tier=tier, role__in=ROUTABLE_ROLES))
     if team_id:
         qs = qs.filter(teams=team_id)
     agents = list(qs.order_by("pk"))
-    if pool is not None:
-        pool[(tier, team_id)] = agents
+    if state is not None:
+        state.pools[(tier, team_id)] = agents
     return agents
+
+
+def _counts(ids: list[int]) -> tuple[dict[int, int], dict[int, datetime | None]]:
+    """Open work (active tickets assigned) and the last routed assignment of these agents:
+    read for those the batch has not counted yet."""
+    state = _batch.get()
+    missing = ids if state is None else [pk for pk in ids if pk not in state.load]
+    load: dict[int, int] = {}
+    served: dict[int, datetime | None] = {}
+    if missing:
+        load = dict(Ticket.objects.filter(assignee_id__in=missing, status__in=list(ACTIVE))
+                    .values_list("assignee_id").annotate(n=Count("pk"))
+                    .values_list("assignee_id", "n"))
+        served = dict(RoutingState.objects.filter(agent_id__in=missing)
+                      .values_list("agent_id", "last_assigned_at"))
+    if state is None:
+        return load, served
+    for pk in missing:
+        state.load[pk] = load.get(pk, 0)
+        state.served[pk] = served.get(pk)
+    return state.load, state.served
 
 
 def best_engineer(ticket: Ticket, *, at: datetime) -> Choice:
@@ -113,10 +155,7 @@ def best_engineer(ticket: Ticket, *, at: datetime) -> Choice:
         return Choice(None, _("the engineers who could take it are outside their working "
                               "hours."))
     ids = [a.pk for a in candidates]
-    load = dict(Ticket.objects.filter(assignee_id__in=ids, status__in=list(ACTIVE))
-                .values_list("assignee_id").annotate(n=Count("pk")).values_list("assignee_id", "n"))
-    served = dict(RoutingState.objects.filter(agent_id__in=ids)
-                  .values_list("agent_id", "last_assigned_at"))
+    load, served = _counts(ids)
     epoch = datetime.min.replace(tzinfo=at.tzinfo)
     best = min(candidates, key=lambda a: (load.get(a.pk, 0), served.get(a.pk) or epoch, a.pk))
     skill = _(" with the skill “%(cat)s”") % {"cat": ticket.category} if ticket.category else ""
@@ -130,8 +169,9 @@ def route(ticket: Ticket, *, at: datetime) -> Agent | None:
     if choice.agent is None:
         event = record_not_routed(ticket=ticket, reason=choice.reason, at=at)
         # Nobody fits: the lead must give it to someone, or it waits unseen.
-        notify(key=f"ev{event.pk}", kind="not_routed", recipients=recipients.resolve(
-            ["team_lead"], ticket), ticket=ticket, at=at, context={"reason": choice.reason})
+        notify_later(Notice(key=f"ev{event.pk}", kind="not_routed", recipients=tuple(
+            recipients.resolve(["team_lead"], ticket)), ticket=ticket, at=at,
+            context={"reason": choice.reason}))
         return None
     actions.assign(actor=None, ticket=ticket, agent=choice.agent, team=ticket.team,
                    reason=choice.reason, at=at)
@@ -139,7 +179,12 @@ def route(ticket: Ticket, *, at: datetime) -> Agent | None:
     RoutingState.objects.bulk_create([RoutingState(agent=choice.agent, last_assigned_at=at)],
                                      update_conflicts=True, unique_fields=["agent"],
                                      update_fields=["last_assigned_at"])
+    state = _batch.get()
+    if state is not None and choice.agent.pk in state.load:
+        # What the next ticket's query would count: one more open ticket, served now.
+        state.load[choice.agent.pk] += 1
+        state.served[choice.agent.pk] = at
     event = last_recorded(ticket, EventCode.ASSIGNED)
-    notify(key=f"ev{event.pk}", kind="assigned", recipients=[choice.agent.user], ticket=ticket,
-           at=at, context={"reason": choice.reason})
+    notify_later(Notice(key=f"ev{event.pk}", kind="assigned", recipients=(choice.agent.user,),
+                        ticket=ticket, at=at, context={"reason": choice.reason}))
     return choice.agent

@@ -13,6 +13,6 @@ class MailConfig(AppConfig):
         from tierdesk.mail import outbound
         from tierdesk.tickets import hooks
 
-        hooks.subscribe("mail.outbound", outbound.on_ticket_events)
+        hooks.subscribe("mail.outbound", outbound.on_ticket_events, batch=outbound.on_many)
         # The inbound mail that caused an action travels with its deferred work.
         hooks.add_context("mail.inbound", outbound.captured, outbound.restored)

@@ -22,6 +22,8 @@ mail (the satisfaction survey registers one).
 
 from __future__ import annotations
 
+import contextlib
+import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
@@ -32,9 +34,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.template.defaultfilters import date as date_filter
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone, translation
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 
 from tierdesk.accounts.models import Provider, User
@@ -135,9 +139,13 @@ def pick(happened: Happened) -> tuple[str, TicketEvent] | None:
     return None
 
 
-def recipients(ticket: Ticket, event: TicketEvent, kind: str) -> list[User]:
-    """The requester and the CC contacts, minus whoever caused it, robots and ourselves."""
-    people = [ticket.requester, *ticket.cc.select_related("user").order_by("pk")]
+def recipients(ticket: Ticket, event: TicketEvent, kind: str, *,
+               cc: list[Any] | None = None) -> list[User]:
+    """The requester and the CC contacts (read here unless given), minus whoever caused it,
+    robots and ourselves."""
+    if cc is None:
+        cc = list(ticket.cc.select_related("user").order_by("pk"))
+    people = [ticket.requester, *cc]
     facts = _inbound.get()
     skip = set(conf.own_addresses())
     if facts is not None and facts.automated:
@@ -272,6 +280,215 @@ def on_ticket_events(happened: Happened) -> None:
                       headers=_headers(provider, message_id=message_id, thread=thread,
                                        ticket=ticket,
                                        auto="auto-replied" if kind == "created" else "auto-generated"))
+
+
+# ------------------------------------------------------------- many tickets at once
+
+
+def on_many(happenings: list[Happened]) -> None:
+    """`on_ticket_events` for a batch of the hooks' work. Acknowledgements (the notice of
+    nearly every batch of new tickets) are written together: the CC contacts and the
+    promised response times read once, each (language, zone, audience) rendered once and
+    filled in per ticket (checked against a full render, or rendered in full), the outbox
+    rows written in bulk. Any other notice goes ticket by ticket, as it would alone."""
+    acks: list[tuple[Happened, TicketEvent]] = []
+    for happened in happenings:
+        chosen = pick(happened)
+        if chosen is None:
+            continue
+        kind, event = chosen
+        if kind == "created":
+            acks.append((happened, event))
+        else:
+            with _inbound_of(happened):
+                on_ticket_events(happened)
+    if acks:
+        _acknowledge(acks)
+
+
+def _inbound_of(happened: Happened) -> AbstractContextManager[None]:
+    facts = happened.context.get("mail.inbound")
+    return restored(facts) if facts else contextlib.nullcontext()
+
+
+def _acknowledge(acks: list[tuple[Happened, TicketEvent]]) -> None:
+    from tierdesk.notifications.outbox import enqueue_emails
+    from tierdesk.sla.models import TicketSLA
+
+    pks = [h.ticket.pk for h, _event in acks]
+    cc: dict[int, list[Any]] = {pk: [] for pk in pks}
+    through = Ticket.cc.through
+    for row in (through.objects.filter(ticket_id__in=pks).select_related("contact__user")
+                .order_by("contact_id")):
+        cc[row.ticket_id].append(row.contact)
+    promised: dict[int, datetime | None] = {}
+    for pk, due in (TicketSLA.objects.filter(ticket_id__in=pks, target="first_response",
+                                             state=TicketSLA.State.RUNNING)
+                    .values_list("ticket_id", "due_at")):
+        promised.setdefault(pk, due)
+    provider = conf.provider()
+    fill = _AckFill(provider)
+    mails = []
+    for happened, event in acks:
+        ticket = happened.ticket
+        with _inbound_of(happened):
+            people = recipients(ticket, event, "created", cc=cc[ticket.pk])
+            if not people:
+                continue
+            thread = thread_of(ticket, "created")
+        promise = promised.get(ticket.pk)
+        subject = f"[{ticket.reference}] {ticket.subject}"
+        for user in people:
+            text, html = fill(ticket, event, user, promise)
+            mails.append({"key": f"mail:created:{event.pk}:u{user.pk}", "to": [user.email],
+                          "subject": subject, "text": text, "html": html, "ticket": ticket,
+                          "headers": _headers(provider, message_id=ids.notice(
+                              ticket.number, event.pk, user.pk), thread=thread, ticket=ticket,
+                              auto="auto-replied")})
+    enqueue_emails(mails)
+
+
+def _ack_context(provider: Provider, ticket: Any, event: TicketEvent | None, user: User,
+                 *, reference: str, url: str, promise: datetime | None) -> dict[str, Any]:
+    """What `on_ticket_events` hands the acknowledgement's templates."""
+    return {"ticket": ticket, "reference": reference, "provider": provider, "url": url,
+            "event": event, "kind": "created",
+            "author": (event.actor.get_full_name() if event is not None and event.actor
+                       else provider.name),
+            "body": "", "marker": True, "promise": promise, "recipient": user,
+            "is_requester": user.pk == ticket.requester.user_id}
+
+
+# Markers where a ticket's own values go in a group's one render (private-use characters:
+# no template or translation writes them).
+_REF, _SUBJ, _NAME, _URL, _WHEN = ("\ue010r\ue011", "\ue010s\ue011", "\ue010n\ue011",
+                                   "\ue010u\ue011", "\ue010w\ue011")
+_PROBE = datetime(1999, 12, 31, 13, 47, tzinfo=ZoneInfo("UTC"))
+
+
+@dataclass(frozen=True)
+class _MarkedUser:
+    name: str = _NAME
+
+    def get_full_name(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class _MarkedRequester:
+    user: _MarkedUser
+    user_id: int
+
+
+@dataclass(frozen=True)
+class _MarkedTicket:
+    """What the acknowledgement's templates read of a ticket, as markers."""
+
+    requester: _MarkedRequester
+    reference: str = _REF
+    subject: str = _SUBJ
+    channel: str = ""
+    status: str = ""
+
+
+class _AckFill:
+    """Acknowledgements of a batch: one render per (language, zone, requester or CC,
+    promise or not) with markers, filled in per ticket; the first ticket of each group is
+    also rendered in full and compared (a mismatch renders the group in full)."""
+
+    def __init__(self, provider: Provider):
+        self.provider = provider
+        self.marked: dict[tuple, tuple[str, str] | None] = {}
+        self.url = _portal_urls()
+
+    def __call__(self, ticket: Ticket, event: TicketEvent, user: User,
+                 promise: datetime | None) -> tuple[str, str]:
+        language = language_of(user, self.provider)
+        zone = zone_of(user, self.provider)
+        is_requester = user.pk == ticket.requester.user_id
+        values = {_REF: ticket.reference, _SUBJ: ticket.subject, _URL: self.url(ticket)}
+        if not is_requester:
+            values[_NAME] = ticket.requester.user.get_full_name()
+        if promise is not None:
+            with translation.override(language), timezone.override(zone):
+                values[_WHEN] = _when_text(promise)
+        if all(_fillable(v) for v in values.values()):
+            group = (language, zone.key, is_requester, promise is None)
+            if group not in self.marked:
+                self.marked[group] = self._marked(ticket, event, user, promise, values,
+                                                  language=language, zone=zone)
+            texts = self.marked[group]
+            if texts is not None:
+                return _fill(texts, values)
+        return self._full(ticket, event, user, promise, language=language, zone=zone)
+
+    def _full(self, ticket: Ticket, event: TicketEvent, user: User, promise: datetime | None,
+              *, language: str, zone: ZoneInfo) -> tuple[str, str]:
+        context = _ack_context(self.provider, ticket, event, user, reference=ticket.reference,
+                               url=portal_url(ticket), promise=promise)
+        with translation.override(language):
+            context["status"] = ticket.get_status_display()
+        return _render("created", context, language=language, zone=zone)
+
+    def _marked(self, ticket: Ticket, event: TicketEvent, user: User, promise: datetime | None,
+                values: dict[str, str], *, language: str, zone: ZoneInfo
+                ) -> tuple[str, str] | None:
+        requester_id = user.pk if user.pk == ticket.requester.user_id else -1
+        marked = _MarkedTicket(_MarkedRequester(_MarkedUser(), requester_id))
+        context = _ack_context(self.provider, marked, event, user, reference=_REF, url=_URL,
+                               promise=_PROBE if promise is not None else None)
+        text, html = _render("created", context, language=language, zone=zone)
+        if promise is not None:
+            with translation.override(language), timezone.override(zone):
+                probe = _when_text(_PROBE)
+            if not probe or text.count(probe) != 1 or html.count(escape(probe)) != 1:
+                return None
+            text, html = text.replace(probe, _WHEN), html.replace(escape(probe), _WHEN)
+        texts = (text, html)
+        if _fill(texts, values) != self._full(ticket, event, user, promise, language=language,
+                                              zone=zone):
+            return None
+        return texts
+
+
+def _when_text(value: datetime) -> str:
+    """`{{ value|date:"DATETIME_FORMAT" }}` in the active language and zone."""
+    return date_filter(timezone.template_localtime(value),  # type: ignore[attr-defined]
+                       "DATETIME_FORMAT")
+
+
+def _fillable(value: str) -> bool:
+    """A value that the templates' whitespace handling and line breaks leave as it is."""
+    return bool(value) and value == " ".join(value.split()) and "\ue010" not in value
+
+
+def _fill(texts: tuple[str, str], values: dict[str, str]) -> tuple[str, str]:
+    text, html = texts
+    for marker, value in values.items():
+        text = text.replace(marker, value)
+        html = html.replace(marker, escape(value))
+    return text, html
+
+
+_URL_SLOT = "Q0reference0Q"
+_PLAIN_REFERENCE = re.compile(r"[A-Za-z0-9-]+")
+
+
+def _portal_urls() -> Callable[[Ticket], str]:
+    """`portal_url` for many tickets: reversed once with a slot for plain references."""
+    try:
+        pattern = settings.SITE_URL.rstrip("/") + reverse("portal:ticket", args=[_URL_SLOT])
+    except NoReverseMatch:
+        pattern = ""
+    if pattern.count(_URL_SLOT) != 1:
+        return portal_url
+
+    def url(ticket: Ticket) -> str:
+        if _PLAIN_REFERENCE.fullmatch(ticket.reference):
+            return pattern.replace(_URL_SLOT, ticket.reference)
+        return portal_url(ticket)
+
+    return url
 
 
 def _promise(ticket: Ticket) -> datetime | None:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from html import escape as _escape_html
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.template.defaultfilters import date as date_filter
 from django.template.loader import get_template, render_to_string
 from django.urls import NoReverseMatch, reverse
@@ -35,7 +37,7 @@ from django.utils.html import escape
 from tierdesk.accounts.models import Agent, Provider, User
 from tierdesk.lib import clock
 from tierdesk.notifications.models import Notification, Preference
-from tierdesk.notifications.outbox import among, enqueue_email, enqueue_emails, insert_rows
+from tierdesk.notifications.outbox import among, enqueue_emails, insert_rows
 
 if TYPE_CHECKING:
     from tierdesk.tickets.models import Ticket
@@ -51,6 +53,7 @@ class Sent:
     user: User
     notification: Notification | None
     emailed: bool
+    new: bool = False  # told now (False: told of this occasion before)
 
 
 def language_of(user: User, *, current: Callable[[], Provider] | None = None) -> str:
@@ -133,58 +136,9 @@ def notify(*, key: str, kind: str, recipients: Iterable[User], ticket: Ticket | 
     `kind` picks the templates (see KINDS) and is what people mute;
     `context` is handed to the templates with `ticket`, `url` and `recipient`.
     """
-    at = at or clock.now()
-    done: list[Sent] = []
-    seen: set[int] = set()
-    loaded: list[Provider] = []
-
-    def current() -> Provider:  # the provider, read at most once per call
-        if not loaded:
-            loaded.append(Provider.current())
-        return loaded[0]
-
-    for user in recipients:
-        if user.pk in seen or not user.is_active:
-            continue
-        seen.add(user.pk)
-        pref = preference_of(user)
-        if kind in (pref.muted_kinds or []):
-            continue
-        is_agent = getattr(user, "agent", None) is not None
-        ctx = {**(context or {}), "ticket": ticket, "recipient": user,
-               "url": ticket_url(ticket, agent=is_agent) if ticket is not None else settings.SITE_URL}
-        subject, text, html = render(kind, ctx, language_of(user, current=current),
-                                     current=current)
-        note = None
-        wants_digest = is_agent and pref.digest != Preference.Digest.OFF
-        if is_agent and pref.in_app:
-            note, created = _in_app(user, key=key, kind=kind, ticket=ticket, title=subject,
-                                    body=text, at=at,
-                                    digested=None if (wants_digest and pref.email) else at)
-            if not created:
-                done.append(Sent(user, note, emailed=False))
-                continue
-        emailed = False
-        if email and pref.email and not wants_digest:
-            enqueue_email(key=f"{key}:u{user.pk}", to=[user.email], subject=subject, text=text,
-                          html=html, ticket=ticket,
-                          headers={"Auto-Submitted": "auto-generated", "X-Tierdesk-Kind": kind})
-            emailed = True
-        done.append(Sent(user, note, emailed))
-    return done
-
-
-def _in_app(user: User, *, key: str, kind: str, ticket: Ticket | None, title: str, body: str,
-            at: datetime, digested: datetime | None) -> tuple[Notification, bool]:
-    # get_or_create inserts in its own savepoint (and reads the winner of a race on the
-    # unique key itself): no outer savepoint is needed around it.
-    try:
-        return Notification.objects.get_or_create(
-            recipient=user, key=key[:200],
-            defaults={"kind": kind, "ticket": ticket, "title": title[:300], "body": body,
-                      "created_at": at, "digested_at": digested})
-    except IntegrityError:  # a concurrent notify for the same occasion won
-        return Notification.objects.get(recipient=user, key=key[:200]), False
+    notice = Notice(key=key, kind=kind, recipients=tuple(recipients), ticket=ticket,
+                    context=context)
+    return _tell([notice], at=at or clock.now(), email=email)
 
 
 # --------------------------------------------------------------------------- the inbox
@@ -214,21 +168,75 @@ class Notice:
     recipients: tuple[User, ...]
     ticket: Ticket | None = None
     context: dict[str, Any] | None = None
+    at: datetime | None = None  # when it happened (None: the call's `at`)
 
 
 def notify_many(notices: Iterable[Notice], *, at: datetime | None = None,
                 email: bool = True) -> int:
-    """`notify` for many occasions at once (the sweep's follow-up of a breach wave), with
-    the same result as one `notify` call per notice, in a fixed number of queries:
-    preferences, agents and the occasions already told are read once; each kind's
-    templates are rendered with one language and zone switch per group, and a text is
-    shared by the recipients of one occasion who read the same language in the same
-    zone; in-app rows and outbox rows are written in bulk. Returns the people told."""
-    at = at or clock.now()
+    """`notify` for many occasions at once (the sweep's follow-up of a breach wave, a batch
+    of the hooks' work), with the same result as one `notify` call per notice, in a fixed
+    number of queries. Returns the people told (not counting those told before)."""
+    return sum(1 for sent in _tell(list(notices), at=at or clock.now(), email=email)
+               if sent.new)
+
+
+# Notices gathered while a batch of the hooks' work runs (`gathering`), told at its end.
+_gathered: ContextVar[list[Notice] | None] = ContextVar("notices_gathered", default=None)
+
+
+@contextmanager
+def gathering(*, email: bool = True) -> Iterator[None]:
+    """Inside: `notify_later` keeps its notices; at the end (unless it raises) they are
+    told at once, by `notify_many`, in the caller's transaction."""
+    token = _gathered.set([])
+    try:
+        yield
+        notices = _gathered.get() or []
+    finally:
+        _gathered.reset(token)
+    notify_many(notices, email=email)
+
+
+def notify_later(notice: Notice) -> None:
+    """`notify` this notice now, or at the end of the running `gathering`."""
+    gathered = _gathered.get()
+    if gathered is None:
+        notify_many([notice], at=notice.at)
+    else:
+        gathered.append(notice)
+
+
+def gathered_mark() -> int:
+    """Where the gathered notices stand, for `forget_since` when a savepoint rolls back."""
+    gathered = _gathered.get()
+    return len(gathered) if gathered is not None else 0
+
+
+def forget_since(mark: int) -> None:
+    """Drop the notices gathered since `mark` (the work that asked for them rolled back)."""
+    gathered = _gathered.get()
+    if gathered is not None:
+        del gathered[mark:]
+
+
+def _tell(notices: list[Notice], *, at: datetime, email: bool) -> list[Sent]:
+    """The one implementation of the per-person rules of `notify` and `notify_many`, for
+    the notices in order, as if each were told on its own, one after the other:
+
+    1. each person once per notice (the first mention), active people only;
+    2. a kind the person muted tells them nothing;
+    3. agents who want in-app notifications get one row per occasion (`key`): one there
+       already means they were told (nothing more is done, nothing mailed);
+    4. agents on a digest get no mail now: their row waits for the digest (when they
+       want mail at all); everyone else who wants mail gets one, once per key.
+
+    Preferences, agents and the occasions already told are read once; the texts are
+    rendered once per (kind, language, zone, audience) group where they can be; the
+    in-app rows and the outbox rows are written in bulk."""
     notices = [n for n in notices if n.recipients]
     users = {u.pk: u for n in notices for u in n.recipients if u.is_active}
     if not users:
-        return 0
+        return []
     provider = Provider.current()
 
     def current() -> Provider:
@@ -236,12 +244,15 @@ def notify_many(notices: Iterable[Notice], *, at: datetime | None = None,
 
     prefs = {p.user_id: p for p in Preference.objects.filter(user_id__in=list(users))}
     agents = set(Agent.objects.filter(user_id__in=list(users)).values_list("user_id", flat=True))
+    in_app = [pk for pk in users if pk in agents and (pk not in prefs or prefs[pk].in_app)]
     keys = list({n.key[:200] for n in notices})
-    told = set(Notification.objects.filter(among("key", keys),
-                                           recipient_id__in=list(users))
-               .values_list("recipient_id", "key"))
+    told: dict[tuple[int, str], Notification | None] = {}
+    if in_app:
+        told = {(n.recipient_id, n.key): n for n in Notification.objects.filter(
+            among("key", keys), recipient_id__in=in_app)}
     # Who hears what: (notice, user, preference), in the order `notify` would go.
-    plan: list[tuple[Notice, User, Preference]] = []
+    plan: _Plan = []
+    done: list[Sent] = []
     defaults: dict[int, Preference] = {}
     for notice in notices:
         seen: set[int] = set()
@@ -249,55 +260,106 @@ def notify_many(notices: Iterable[Notice], *, at: datetime | None = None,
             if user.pk in seen or not user.is_active:
                 continue
             seen.add(user.pk)
-            if (user.pk, notice.key[:200]) in told:  # a notice of the same key, earlier
-                continue
             pref = prefs.get(user.pk) or defaults.get(user.pk)
             if pref is None:  # the defaults, one instance per person (read only)
                 pref = defaults[user.pk] = Preference(user=user)
             if notice.kind in (pref.muted_kinds or []):
                 continue
             if user.pk in agents and pref.in_app:
-                # `notify` stops at an existing in-app row: the person was told already.
-                told.add((user.pk, notice.key[:200]))
+                tag = (user.pk, notice.key[:200])
+                if tag in told:  # told of this occasion already (before, or just now)
+                    done.append(Sent(user, told[tag], emailed=False))
+                    continue
+                told[tag] = None
             plan.append((notice, user, pref))
     rendered = _render_plan(plan, agents, current)
-    notes: list[dict[str, Any]] = []
-    mails: list[dict[str, Any]] = []
+    notes: list[dict[str, Any] | None] = []
+    mails: list[dict[str, Any] | None] = []
     for notice, user, pref in plan:
         subject, text, html = rendered[(id(notice), user.pk)]
         is_agent = user.pk in agents
         wants_digest = is_agent and pref.digest != Preference.Digest.OFF
+        when = notice.at or at
+        note: dict[str, Any] | None = None
         if is_agent and pref.in_app:
-            notes.append({"recipient_id": user.pk, "key": notice.key[:200], "kind": notice.kind,
-                          "ticket_id": notice.ticket.pk if notice.ticket is not None else None,
-                          "title": subject[:300], "body": text, "created_at": at,
-                          "digested_at": None if (wants_digest and pref.email) else at})
+            note = {"recipient_id": user.pk, "key": notice.key[:200], "kind": notice.kind,
+                    "ticket_id": notice.ticket.pk if notice.ticket is not None else None,
+                    "title": subject[:300], "body": text, "created_at": when,
+                    "digested_at": None if (wants_digest and pref.email) else when}
+        notes.append(note)
+        mail: dict[str, Any] | None = None
         if email and pref.email and not wants_digest:
-            mails.append({"key": f"{notice.key}:u{user.pk}", "to": [user.email],
-                          "subject": subject, "text": text, "html": html,
-                          "ticket": notice.ticket,
-                          "headers": {"Auto-Submitted": "auto-generated",
-                                      "X-Tierdesk-Kind": notice.kind}})
-    insert_rows(Notification, notes)
-    enqueue_emails(mails)
-    return len(plan)
+            mail = {"key": f"{notice.key}:u{user.pk}", "to": [user.email],
+                    "subject": subject, "text": text, "html": html, "ticket": notice.ticket,
+                    "headers": {"Auto-Submitted": "auto-generated",
+                                "X-Tierdesk-Kind": notice.kind}}
+        mails.append(mail)
+    made = _write_notes([n for n in notes if n is not None])
+    for (notice, user, _pref), note, mail in zip(plan, notes, mails, strict=True):
+        row, created = made.get((user.pk, notice.key[:200]), (None, True)) if note else (None, True)
+        if not created:  # a concurrent notify of the same occasion won: they were told
+            done.append(Sent(user, row, emailed=False))
+            continue
+        done.append(Sent(user, row, emailed=mail is not None, new=True))
+    enqueue_emails([m for (_n, u, _p), note, m in zip(plan, notes, mails, strict=True)
+                    if m is not None and (note is None or made[(u.pk, note["key"])][1])])
+    return done
+
+
+def _write_notes(notes: list[dict[str, Any]]) -> dict[tuple[int, str], tuple[Notification, bool]]:
+    """Insert the in-app rows in bulk, in a savepoint: when another transaction wrote one of
+    them meanwhile (the unique key), one by one instead, reading the winners' rows."""
+    if not notes:
+        return {}
+    try:
+        with transaction.atomic():
+            ids = insert_rows(Notification, notes)
+        return {(n["recipient_id"], n["key"]): (Notification(pk=pk, **n), True)
+                for n, pk in zip(notes, ids, strict=True)}
+    except IntegrityError:
+        out = {}
+        for n in notes:
+            fields = {k: v for k, v in n.items() if k not in ("recipient_id", "key")}
+            try:
+                out[(n["recipient_id"], n["key"])] = Notification.objects.get_or_create(
+                    recipient_id=n["recipient_id"], key=n["key"], defaults=fields)
+            except IntegrityError:
+                out[(n["recipient_id"], n["key"])] = (Notification.objects.get(
+                    recipient_id=n["recipient_id"], key=n["key"]), False)
+        return out
 
 
 _Plan = list[tuple[Notice, User, Preference]]
 _Rendered = dict[tuple[int, int], tuple[str, str, str]]
 
 # Kinds whose templates read, of what varies from one occasion to the next, only the
-# ticket's reference and subject, the url and `due_at` (through `|date:"DATETIME_FORMAT"`);
-# their other context (`target_label`, `share`) is the same for many occasions. A wave of
-# them is rendered once per (language, zone, audience, that context) with markers where
-# the occasion's values go, and each occasion's texts are the markers filled in: exactly
-# the texts a render of its own gives (checked on the first occasion of every group; a
-# value the fill could not reproduce — a line break, odd spacing — is rendered apart).
-_FILLED_KINDS = {"sla_warning": ("target_label", "share"),
-                 "sla_breached": ("target_label", "share")}
+# ticket's reference and subject (and the attributes listed), the url, `due_at` (through
+# `|date:"DATETIME_FORMAT"`) and the text values listed; their other context (`target_label`,
+# `share`) is the same for many occasions. A wave of them is rendered once per (language,
+# zone, audience, that context) with markers where the occasion's values go, and each
+# occasion's texts are the markers filled in: exactly the texts a render of its own gives
+# (checked on the first occasion of every group; a value the fill could not reproduce — a
+# line break, odd spacing — is rendered apart).
+
+
+@dataclass(frozen=True)
+class _Fillable:
+    shared: tuple[str, ...] = ()  # context keys whose values make the group
+    texts: tuple[str, ...] = ()  # context keys filled in per occasion
+    dated: bool = False  # `due_at`, printed with the date filter
+    ticket: tuple[str, ...] = ()  # attributes of the ticket the templates test
+
+
+_FILLED_KINDS = {"sla_warning": _Fillable(shared=("target_label", "share"), dated=True),
+                 "sla_breached": _Fillable(shared=("target_label", "share"), dated=True),
+                 "assigned": _Fillable(texts=("reason",), ticket=("tier",))}
 _REF, _SUBJECT, _URL, _DUE = "\ue000r\ue001", "\ue000s\ue001", "\ue000u\ue001", "\ue000d\ue001"
 # A due instant whose printed form stands in for the marker (a filter reads a datetime).
 _PROBE = datetime(1999, 12, 31, 13, 47, tzinfo=ZoneInfo("UTC"))
+
+
+def _text_marker(key: str) -> str:
+    return f"\ue000t{key}\ue001"
 
 
 @dataclass(frozen=True)
@@ -306,6 +368,7 @@ class _Marked:
 
     reference: str = _REF
     subject: str = _SUBJECT
+    tier: int | None = None
 
 
 def _render_plan(plan: _Plan, agents: set[int], current: Callable[[], Provider]) -> _Rendered:
@@ -414,16 +477,22 @@ class _Fill:
         ticket = notice.ticket
         assert ticket is not None
         context = notice.context or {}
-        if set(context) != {*_FILLED_KINDS[notice.kind], "due_at"}:
+        spec = _FILLED_KINDS[notice.kind]
+        if set(context) != {*spec.shared, *spec.texts, *(["due_at"] if spec.dated else [])}:
             return None
-        due = context["due_at"]
+        due = context.get("due_at")
         values = {_REF: ticket.reference, _SUBJECT: ticket.subject,
                   _URL: self.urls[is_agent](ticket)}
+        for key in spec.texts:
+            if not isinstance(context[key], str):
+                return None
+            values[_text_marker(key)] = context[key]
         if due is not None:
             values[_DUE] = self.due_text(due)
         if not all(_fillable(v) for v in values.values()):
             return None
-        group = (is_agent, due is None, *(str(context[k]) for k in _FILLED_KINDS[notice.kind]))
+        group = (notice.kind, is_agent, due is None, *(str(context[k]) for k in spec.shared),
+                 *(getattr(ticket, k) for k in spec.ticket))
         if group not in self.marked:
             self.marked[group] = _marked(self.templates, notice, user, is_agent, self.zone,
                                          values)
@@ -448,8 +517,13 @@ def _marked(templates: tuple, notice: Notice, user: User, is_agent: bool, zone: 
     context = notice.context or {}
     due = context.get("due_at")
     subject_t, text_t, html_t = templates
-    ctx = {**context, "due_at": _PROBE if due is not None else None, "ticket": _Marked(),
-           "recipient": user, "url": _URL, "tzname": zone}
+    spec = _FILLED_KINDS[notice.kind]
+    ticket = notice.ticket
+    marked = _Marked(**{k: getattr(ticket, k) for k in spec.ticket})
+    ctx = {**context, "ticket": marked, "recipient": user, "url": _URL, "tzname": zone,
+           **{k: _text_marker(k) for k in spec.texts}}
+    if spec.dated:
+        ctx["due_at"] = _PROBE if due is not None else None
     subject = " ".join(subject_t.render(ctx).split())
     text = text_t.render(ctx).strip() + "\n"
     html = html_t.render({**ctx, "subject": subject, "text": text})

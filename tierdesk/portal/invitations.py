@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tierdesk.accounts.invitations import needs_invitation, send_invitation
+from tierdesk.notifications.models import OutboxMessage
 from tierdesk.tickets.hooks import Happened
 from tierdesk.tickets.models import EventCode
 
@@ -18,3 +19,22 @@ def invite_on_first_case(happened: Happened) -> None:
     user = happened.ticket.requester.user
     if needs_invitation(user):
         send_invitation(user, ticket=happened.ticket)
+
+
+def invite_on_first_cases(happenings: list[Happened]) -> None:
+    """`invite_on_first_case` for a batch: the invitations already queued are read once,
+    and only the people not invited yet get one (for the first of their tickets, as one
+    call per ticket gives: the later calls find the first one's row)."""
+    first: dict[int, Happened] = {}
+    for happened in happenings:
+        if EventCode.CREATED in happened.codes():
+            user = happened.ticket.requester.user
+            if user.pk not in first and needs_invitation(user):
+                first[user.pk] = happened
+    if not first:
+        return
+    queued = set(OutboxMessage.objects.filter(key__in=[f"invitation:{pk}" for pk in first])
+                 .values_list("key", flat=True))
+    for pk, happened in first.items():
+        if f"invitation:{pk}" not in queued:
+            send_invitation(happened.ticket.requester.user, ticket=happened.ticket)

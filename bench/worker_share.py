@@ -1,0 +1,123 @@
+"""The worker's share of an API create, in one process (issue 8, the worker side).
+
+    .venv/bin/python bench/worker_share.py --tickets 10000          # build var/bench-api, measure
+    .venv/bin/python bench/worker_share.py --reuse                   # measure on it again
+    .venv/bin/python bench/worker_share.py --reuse --code /tmp/old   # another checkout's code
+
+Creates `--creates` tickets through `actions.create_ticket` in production mode (each records
+its hook work for the worker; nothing consumes the queue), then lets the subscribers hear
+them as the worker's task does (`hooks.run_pending`, batches of `hooks.BATCH`), and prints
+the CPU ms a create (this process: Python and SQLite), by subscriber, the queries a batch,
+and the longest write transaction (a batch holds SQLite's write lock for that long; measured
+from the claim to the commit). `--code DIR` imports tierdesk from DIR instead (a checkout of
+an earlier commit, for a before/after on the same database).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
+
+
+def heard_round(connection, hooks, timed_subscribers) -> str:
+    """Let the subscribers hear what is pending; what it cost, as a line."""
+    counted: list[str] = []
+    batches: list[float] = []
+    opened: list[float] = []
+
+    def count(execute, sql, params, many, context):
+        counted.append(sql)
+        if sql.startswith("DELETE FROM tickets_hookwork"):
+            opened.append(time.perf_counter())
+        return execute(sql, params, many, context)
+
+    spent: dict[str, float] = {}
+    original_commit = connection.commit
+
+    def commit() -> None:
+        original_commit()
+        if opened:
+            batches.append(time.perf_counter() - opened.pop())
+
+    connection.commit = commit
+    load = loadavg()
+    t, cpu = time.perf_counter(), time.process_time()
+    try:
+        with connection.execute_wrapper(count), timed_subscribers(spent):
+            heard = hooks.run_pending()
+    finally:
+        del connection.commit
+    elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
+    batches = batches[:-1]  # the last claim found nothing
+    n = max(heard, 1)
+    nb = max(len(batches), 1)
+    by = ", ".join(f"{k} {v / n * 1000:.2f}" for k, v in
+                   sorted(spent.items(), key=lambda kv: -kv[1]) if v / n * 1000 >= 0.01)
+    return (f"{heard} creates in {len(batches)} batches: CPU {cpu / n * 1000:.2f} ms a create "
+            f"(wall {elapsed / n * 1000:.2f}); {len(counted) / nb:.0f} queries a batch; write "
+            f"transaction max {max(batches, default=0) * 1000:.0f} ms, mean "
+            f"{sum(batches) / nb * 1000:.0f} ms; by subscriber: {by}; load {load}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tickets", type=int, default=10_000)
+    parser.add_argument("--reuse", action="store_true")
+    parser.add_argument("--creates", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--code", default=str(ROOT), help="Where tierdesk is imported from.")
+    parser.add_argument("--label", default="")
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from bench import bulk
+
+    sys.path.insert(0, args.code)  # tierdesk from here (bench's helpers stay this checkout's)
+    for name in [m for m in sys.modules if m == "tierdesk" or m.startswith("tierdesk.")]:
+        del sys.modules[name]
+    bulk.setup_django(ROOT / "var" / "bench-api", fresh=not args.reuse)
+    import tierdesk
+    from tierdesk.accounts.models import Contact
+    from tierdesk.tickets import actions, hooks
+    from tierdesk.tickets.models import Ticket
+
+    if not args.reuse:
+        print(f"Writing {args.tickets:,} tickets…", flush=True)
+        bulk.build_desk(args.tickets)
+        bulk.analyze()
+    from django.conf import settings
+    from django.db import connection
+
+    settings.TICKET_HOOKS_INLINE = False
+    requesters = list(Contact.objects.select_related("organisation").order_by("pk")[:50])
+    hooks.run_pending()
+    label = args.label or Path(tierdesk.__file__).resolve().parents[1].name
+    print(f"# worker share — {label} — {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC, "
+          f"{Ticket.objects.count():,} tickets, load {loadavg()}",
+          flush=True)
+    sys.path.insert(0, str(ROOT / "bench"))
+    from api import TimedSubscribers  # type: ignore[import-not-found]
+
+    for _round in range(args.rounds):
+        for i in range(args.creates):
+            actions.create_ticket(actor=None, new=actions.NewTicket(
+                requester=requesters[i % len(requesters)], subject=f"Bench {i}",
+                description="Worker share.", channel="api", impact="one_user",
+                urgency="degraded"))
+        print(f"{label}: {heard_round(connection, hooks, TimedSubscribers)}", flush=True)
+    os.environ.pop("TIERDESK_VAR_DIR", None)
+
+
+if __name__ == "__main__":
+    main()

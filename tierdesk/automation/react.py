@@ -168,7 +168,7 @@ def _appended_since(ticket: Ticket, last_pk: int) -> list[TicketEvent]:
     from the timeline only when the running action's (or batch's) own list of appended
     events has one (it may also hold events a failed savepoint rolled back): most rounds
     end without a query."""
-    appended = action_base._appended.get()
+    appended = action_base.appended()
     if appended is not None and not any(
             e.ticket_id == ticket.pk and e.pk > last_pk and e.code in _REACTIVE
             for e in appended):

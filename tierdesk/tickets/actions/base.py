@@ -63,6 +63,12 @@ def action(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def appended() -> list[TicketEvent] | None:
+    """The events the running action (or the worker's batch) has appended so far; None
+    outside one. May hold events a rolled-back savepoint wrote: a hint, not the truth."""
+    return _appended.get()
+
+
 @contextmanager
 def hearing() -> Iterator[None]:
     """Subscribers at work (the worker's batch): the actions they call are nested, as they

@@ -85,9 +85,8 @@ def derive_priority(*, impact: str, urgency: str) -> Priority | None:
     prepared once, the cell picked by the database, one instance built."""
     if not impact:
         return None
-    with connection.cursor() as cur:
-        cur.execute(_derive_priority_sql(connection.vendor), [impact, urgency, "", urgency])
-        row = cur.fetchone()
+    row = sla_adapter.run(connection, _derive_priority_sql(connection.vendor),
+                             [impact, urgency, "", urgency])[0]
     return None if row is None else _priority(row)
 
 
@@ -96,9 +95,7 @@ def default_priority() -> Priority:
 
     Every create without a priority asks (mail, most API calls): one statement prepared
     once, the middle row picked by the database, one instance built."""
-    with connection.cursor() as cur:
-        cur.execute(_default_priority_sql(connection.vendor), [True, True])
-        row = cur.fetchone()
+    row = sla_adapter.run(connection, _default_priority_sql(connection.vendor), [True, True])[0]
     if row is None:
         raise ActionError(_("No priorities are configured."), field="priority")
     return _priority(row)

@@ -107,9 +107,8 @@ def next_number() -> int:
     """A new case number: a conditional UPDATE serialises concurrent creators (one query,
     UPDATE ... RETURNING; the counter's row is made the first time)."""
     table = TicketCounter._meta.db_table
-    row = sla_adapter.run(connections[DEFAULT_DB_ALIAS],
-                             f"UPDATE {table} SET last = last + 1 WHERE id = 1 RETURNING last",  # noqa: S608
-                             [])[0]
+    sql = f"UPDATE {table} SET last = last + 1 WHERE id = 1 RETURNING last"  # noqa: S608
+    row = sla_adapter.run(connections[DEFAULT_DB_ALIAS], sql, [])[0]
     if row is not None:
         return int(row[0])
     TicketCounter.objects.get_or_create(pk=1)

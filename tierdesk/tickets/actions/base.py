@@ -107,9 +107,8 @@ def next_number() -> int:
     """A new case number: a conditional UPDATE serialises concurrent creators (one query,
     UPDATE ... RETURNING; the counter's row is made the first time)."""
     table = TicketCounter._meta.db_table
-    with connection.cursor() as cur:
-        cur.execute(f"UPDATE {table} SET last = last + 1 WHERE id = 1 RETURNING last")  # noqa: S608
-        row = cur.fetchone()
+    sql = f"UPDATE {table} SET last = last + 1 WHERE id = 1 RETURNING last"  # noqa: S608
+    row = sla_adapter.run(connections[DEFAULT_DB_ALIAS], sql, [])[0]
     if row is not None:
         return int(row[0])
     TicketCounter.objects.get_or_create(pk=1)
@@ -158,9 +157,7 @@ def insert(instance: Model, *, unique: str | None = None) -> bool:
     conn = connections[DEFAULT_DB_ALIAS]
     sql, fields = _insert_sql(type(instance), conn.vendor, unique)
     values = [f.get_db_prep_save(f.pre_save(instance, True), conn) for f in fields]
-    with conn.cursor() as cursor:
-        cursor.execute(sql, values)
-        row = cursor.fetchone()
+    row = sla_adapter.run(conn, sql, values)[0]
     if row is None:
         return False
     instance.pk = row[0]
@@ -190,10 +187,8 @@ def update(instance: Model, names: list[str]) -> None:
     conn = connections[DEFAULT_DB_ALIAS]
     sql, fields = _update_sql(type(instance), tuple(dict.fromkeys(names)), conn.vendor)
     values = [f.get_db_prep_save(f.pre_save(instance, False), conn) for f in fields]
-    with conn.cursor() as cursor:
-        cursor.execute(sql, [*values, instance.pk])
-        if cursor.rowcount == 0:
-            raise DatabaseError("Save with update_fields did not affect any rows.")
+    if sla_adapter.run(conn, sql, [*values, instance.pk])[1] == 0:
+        raise DatabaseError("Save with update_fields did not affect any rows.")
 
 
 def last_recorded(ticket: Ticket, code: EventCode | str) -> TicketEvent:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection
+from django.db.models import Model
 from django.utils.translation import gettext as _
 
 from tierdesk.accounts.models import Contact, Organisation, User
@@ -75,13 +77,17 @@ class NewTicket:
 
 
 def derive_priority(*, impact: str, urgency: str) -> Priority | None:
-    """Impact × urgency -> priority, from the configured matrix (seed 003)."""
+    """Impact × urgency -> priority, from the configured matrix (seed 003).
+
+    An exact cell first; then the impact-only row of a matrix without urgency. The
+    priority is answered whether active or not (the caller refuses an inactive one).
+    Every create that says its impact asks (the API, the portal's form): one statement
+    prepared once, the cell picked by the database, one instance built."""
     if not impact:
         return None
-    # An exact cell first; then the impact-only row of a matrix without urgency.
-    cells = {c.urgency: c.priority for c in ImpactUrgency.objects.select_related("priority")
-             .filter(impact=impact, urgency__in={urgency, ""})}
-    return cells.get(urgency) or cells.get("")
+    row = sla_adapter.run(connection, _derive_priority_sql(connection.vendor),
+                             [impact, urgency, "", urgency])[0]
+    return None if row is None else _priority(row)
 
 
 def default_priority() -> Priority:
@@ -89,13 +95,34 @@ def default_priority() -> Priority:
 
     Every create without a priority asks (mail, most API calls): one statement prepared
     once, the middle row picked by the database, one instance built."""
-    with connection.cursor() as cur:
-        cur.execute(_default_priority_sql(connection.vendor), [True, True])
-        row = cur.fetchone()
+    row = sla_adapter.run(connection, _default_priority_sql(connection.vendor), [True, True])[0]
     if row is None:
         raise ActionError(_("No priorities are configured."), field="priority")
-    return Priority.from_db(connection.alias, [f.attname for f in Priority._meta.concrete_fields],
-                            row)
+    return _priority(row)
+
+
+def _priority(row: tuple) -> Priority:
+    """A Priority from its columns in model order, converted as the ORM would (SQLite's
+    integer booleans)."""
+    attnames, converters = _priority_plan(connection.vendor)
+    values = list(row)
+    for i, col, found in converters:
+        if values[i] is not None:
+            for fn in found:
+                values[i] = fn(values[i], col, connection)
+    return Priority.from_db(connection.alias, attnames, values)
+
+
+@functools.cache
+def _priority_plan(vendor: str) -> tuple[list[str], list[tuple[int, Any, list]]]:
+    fields = Priority._meta.concrete_fields
+    converters = []
+    for i, f in enumerate(fields):
+        col = f.get_col(Priority._meta.db_table)
+        found = connection.ops.get_db_converters(col) + f.get_db_converters(connection)
+        if found:
+            converters.append((i, col, found))
+    return [f.attname for f in fields], converters
 
 
 @functools.cache
@@ -109,6 +136,24 @@ def _default_priority_sql(vendor: str) -> str:
     rank = q(column["rank"])
     return (f"SELECT {cols} FROM {table} WHERE {active} ORDER BY {rank} "  # noqa: S608
             f"LIMIT 1 OFFSET (SELECT COUNT(*) / 2 FROM {table} WHERE {active})")
+
+
+@functools.cache
+def _derive_priority_sql(vendor: str) -> str:
+    """Identifiers from the model only. The cells of the impact for the urgency and for
+    none (at most two: one cell per impact and urgency), the exact one first."""
+    q = connection.ops.quote_name
+
+    def col(model: type[Model], name: str) -> str:
+        return q(str(model._meta.get_field(name).column))  # type: ignore[union-attr]
+
+    cols = ", ".join(f"p.{q(str(f.column))}" for f in Priority._meta.concrete_fields)
+    cell = f"c.{col(ImpactUrgency, 'urgency')}"
+    return (f"SELECT {cols} FROM {q(ImpactUrgency._meta.db_table)} c "  # noqa: S608
+            f"JOIN {q(Priority._meta.db_table)} p "
+            f"ON p.{col(Priority, 'id')} = c.{col(ImpactUrgency, 'priority')} "
+            f"WHERE c.{col(ImpactUrgency, 'impact')} = %s AND {cell} IN (%s, %s) "
+            f"ORDER BY CASE WHEN {cell} = %s THEN 0 ELSE 1 END LIMIT 1")
 
 
 def _validate(new: NewTicket) -> Priority:

@@ -11,13 +11,14 @@ select_related would. Reads only; SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
 from django.db.models import Field, Model
+
+from tierdesk.lib.sql import run as sql_run
 
 
 @dataclass(frozen=True)
@@ -82,36 +83,9 @@ def _instance(part: Part, plan: _Plan, values: Sequence[Any]) -> Model:
     return part.model.from_db(connection.alias, plan.attnames, out)
 
 
-@functools.cache
-def _qmark(sql: str) -> str | None:
-    """The statement in SQLite's own placeholders, or None if it holds a literal %."""
-    converted = sql.replace("%s", "?")
-    return None if "%" in converted else converted
-
-
 def _run(sql: str, params: Sequence[Any]) -> tuple[tuple[Any, ...] | None, int]:
-    """(the first row or None, the rows changed) of one statement.
-
-    On SQLite, when nothing watches the queries (no DEBUG, no query capture as the
-    tests' query counts use, no execute wrapper), straight on the driver's
-    connection: Django's cursor wrapper costs more than SQLite's own work for these
-    one-row statements (a new cursor and the placeholders rewritten by a regular
-    expression at every call: 0.03–0.06 ms a statement here). The same connection,
-    so the same transaction; errors are turned into Django's as its cursor does."""
-    db = connection
-    converted = _qmark(sql) if db.vendor == "sqlite" else None
-    if converted is not None and not db.queries_logged and not db.execute_wrappers:
-        db.ensure_connection()
-        db.validate_no_broken_transaction()
-        with db.wrap_database_errors:
-            cursor = db.connection.execute(converted, params)
-            try:
-                return cursor.fetchone(), cursor.rowcount
-            finally:
-                cursor.close()
-    with db.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone() if cursor.description else None, cursor.rowcount
+    """(the first row or None, the rows changed) of one statement (`lib.sql.run`)."""
+    return sql_run(connection, sql, params)
 
 
 def one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:

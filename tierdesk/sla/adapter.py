@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
+from tierdesk.lib.sql import run
 from tierdesk.sla.engine import Calendar, Policy, TargetState, evaluate, explain, instant_at
 from tierdesk.sla.models import BusinessCalendar, Plan, TicketSLA
 from tierdesk.sla.policyfile import tighten
@@ -46,42 +47,6 @@ class CompiledPolicy:
 
 
 _cache: dict[tuple[Any, ...], CompiledPolicy] = {}
-
-
-@functools.cache
-def _qmark(sql: str) -> str | None:
-    """The statement in SQLite's own placeholders, or None if it holds a literal %."""
-    converted = sql.replace("%s", "?")
-    return None if "%" in converted else converted
-
-
-def run(conn: Any, sql: str, params: Sequence[Any], *, fetch_all: bool = False
-        ) -> tuple[Any, int]:
-    """(the first row — every row with `fetch_all` — or None, the rows changed) of one of
-    the actions' prepared statements (theirs and this module's).
-
-    On SQLite, when nothing watches the queries (no DEBUG, no query capture as the
-    tests' query counts use, no execute wrapper), straight on the driver's connection,
-    as `tierdesk.mail.rows` does: Django's cursor wrapper (a new cursor and the
-    placeholders rewritten by a regular expression at every call) costs as much as
-    SQLite's own work on these one-row statements. The same connection, so the same
-    transaction; errors are turned into Django's as its cursor does. Elsewhere (and on
-    PostgreSQL) Django's cursor."""
-    converted = _qmark(sql) if conn.vendor == "sqlite" else None
-    if converted is not None and not conn.queries_logged and not conn.execute_wrappers:
-        conn.ensure_connection()
-        conn.validate_no_broken_transaction()
-        with conn.wrap_database_errors:
-            cursor = conn.connection.execute(converted, params)
-            try:
-                return (cursor.fetchall() if fetch_all else cursor.fetchone()), cursor.rowcount
-            finally:
-                cursor.close()
-    with conn.cursor() as cursor:
-        cursor.execute(sql, params)
-        if cursor.description is None:
-            return None, cursor.rowcount
-        return (cursor.fetchall() if fetch_all else cursor.fetchone()), cursor.rowcount
 
 
 def _plan_key(plan: Plan, contract_targets: dict) -> tuple[Any, ...]:

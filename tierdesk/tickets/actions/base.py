@@ -16,6 +16,7 @@ from django.db.models import F, Field, Model, Sum
 
 from tierdesk.accounts.models import Organisation, User
 from tierdesk.lib import clock
+from tierdesk.lib.sql import run as run_sql
 from tierdesk.sla import adapter as sla_adapter
 from tierdesk.sla.models import TicketSLA
 from tierdesk.tickets import hooks
@@ -108,7 +109,7 @@ def next_number() -> int:
     UPDATE ... RETURNING; the counter's row is made the first time)."""
     table = TicketCounter._meta.db_table
     sql = f"UPDATE {table} SET last = last + 1 WHERE id = 1 RETURNING last"  # noqa: S608
-    row = sla_adapter.run(connections[DEFAULT_DB_ALIAS], sql, [])[0]
+    row = run_sql(connections[DEFAULT_DB_ALIAS], sql, [])[0]
     if row is not None:
         return int(row[0])
     TicketCounter.objects.get_or_create(pk=1)
@@ -157,7 +158,7 @@ def insert(instance: Model, *, unique: str | None = None) -> bool:
     conn = connections[DEFAULT_DB_ALIAS]
     sql, fields = _insert_sql(type(instance), conn.vendor, unique)
     values = [f.get_db_prep_save(f.pre_save(instance, True), conn) for f in fields]
-    row = sla_adapter.run(conn, sql, values)[0]
+    row = run_sql(conn, sql, values)[0]
     if row is None:
         return False
     instance.pk = row[0]
@@ -187,7 +188,7 @@ def update(instance: Model, names: list[str]) -> None:
     conn = connections[DEFAULT_DB_ALIAS]
     sql, fields = _update_sql(type(instance), tuple(dict.fromkeys(names)), conn.vendor)
     values = [f.get_db_prep_save(f.pre_save(instance, False), conn) for f in fields]
-    if sla_adapter.run(conn, sql, [*values, instance.pk])[1] == 0:
+    if run_sql(conn, sql, [*values, instance.pk])[1] == 0:
         raise DatabaseError("Save with update_fields did not affect any rows.")
 
 

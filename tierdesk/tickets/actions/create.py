@@ -13,6 +13,7 @@ from django.db.models import Model
 from django.utils.translation import gettext as _
 
 from tierdesk.accounts.models import Contact, Organisation, User
+from tierdesk.lib.sql import run as run_sql
 from tierdesk.sla import adapter as sla_adapter
 from tierdesk.sla.models import TicketSLA
 from tierdesk.tickets import hooks
@@ -85,7 +86,7 @@ def derive_priority(*, impact: str, urgency: str) -> Priority | None:
     prepared once, the cell picked by the database, one instance built."""
     if not impact:
         return None
-    row = sla_adapter.run(connection, _derive_priority_sql(connection.vendor),
+    row = run_sql(connection, _derive_priority_sql(connection.vendor),
                              [impact, urgency, "", urgency])[0]
     return None if row is None else _priority(row)
 
@@ -95,7 +96,7 @@ def default_priority() -> Priority:
 
     Every create without a priority asks (mail, most API calls): one statement prepared
     once, the middle row picked by the database, one instance built."""
-    row = sla_adapter.run(connection, _default_priority_sql(connection.vendor), [True, True])[0]
+    row = run_sql(connection, _default_priority_sql(connection.vendor), [True, True])[0]
     if row is None:
         raise ActionError(_("No priorities are configured."), field="priority")
     return _priority(row)

@@ -22,11 +22,10 @@ import re
 from collections.abc import Iterable
 from datetime import datetime
 from email.message import Message
-from typing import Any
 
 from django.contrib.auth.models import BaseUserManager
 from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
-from django.db import DatabaseError, connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
@@ -37,7 +36,7 @@ from tierdesk.mail import conf, outbound, parse, route, rows
 from tierdesk.mail.models import InboundMessage
 from tierdesk.mail.quotes import strip_quotes
 from tierdesk.tickets import actions
-from tierdesk.tickets.actions import escalation
+from tierdesk.tickets.actions import base, escalation
 from tierdesk.tickets.actions.conversation import MAX_BODY
 from tierdesk.tickets.attachments import check_uploads
 from tierdesk.tickets.errors import ActionError
@@ -82,65 +81,15 @@ def receive(raw: bytes, *, source: str, now: datetime | None = None, size: int |
         details={"truncated": True} if truncated else {})
     # One statement, committed on its own (autocommit): the first copy is written,
     # a second finds it (ON CONFLICT DO NOTHING: no exception, no savepoint).
-    if _store(row):
+    if base.insert(row, unique="dedupe_key"):
         if message is not None:
             row.__dict__[_PARSED] = message
         return row, True
     return _known(key), False
 
 
-_STORED = ("dedupe_key", "message_id", "source", "raw", "size", "received_at", "details")
-
-
-@functools.cache
-def _store_sql(vendor: str) -> tuple[str, list[Any]]:
-    """The INSERT of a message just received, written once per process: the columns of
-    `_STORED` as parameters, every other column its default (the constants after them)."""
-    m = InboundMessage
-    rest = [f for f in m._meta.concrete_fields if not f.primary_key and f.name not in _STORED]
-    constants = [f.get_db_prep_save(f.get_default(), connection) for f in rest]
-    names = ", ".join(rows.column(m, n) for n in [*_STORED, *(f.name for f in rest)])
-    marks = ", ".join(["%s"] * (len(_STORED) + len(rest)))
-    return (f"INSERT INTO {rows.table(m)} ({names}) VALUES ({marks}) "  # noqa: S608
-            f"ON CONFLICT ({rows.column(m, 'dedupe_key')}) DO NOTHING "
-            f"RETURNING {rows.column(m, 'id')}"), constants
-
-
-def _store(row: InboundMessage) -> bool:
-    """INSERT the new row as save() would (its primary key set), unless a row with its
-    dedupe key exists: then nothing is written and False."""
-    sql, constants = _store_sql(connection.vendor)
-    meta = InboundMessage._meta
-    values = [meta.get_field(n).get_db_prep_save(getattr(row, n), connection)  # type: ignore[union-attr]
-              if n in ("raw", "received_at", "details") else getattr(row, n) for n in _STORED]
-    found = rows.one(sql, [*values, *constants])
-    if found is None:
-        return False
-    row.pk = found[0]
-    row._state.adding = False
-    row._state.db = connection.alias
-    return True
-
-
-_FINAL = ("state", "reason", "outcome", "error", "processed_at", "from_address", "subject",
-          "automated", "ticket", "event", "details")
-
-
-@functools.cache
-def _finish_sql() -> str:
-    m = InboundMessage
-    sets = ", ".join(f"{rows.column(m, n)} = %s" for n in _FINAL)
-    return f"UPDATE {rows.table(m)} SET {sets} WHERE {rows.column(m, 'id')} = %s"  # noqa: S608
-
-
-def _finish(row: InboundMessage) -> None:
-    """The processed message's final state, as save(update_fields=_FINAL) would write it,
-    by a statement written once per process."""
-    meta = InboundMessage._meta
-    values = [meta.get_field(n).get_db_prep_save(  # type: ignore[union-attr]
-        getattr(row, meta.get_field(n).attname), connection) for n in _FINAL]  # type: ignore[union-attr]
-    if rows.execute(_finish_sql(), [*values, row.pk]) != 1:
-        raise DatabaseError("The inbound message to finish was not found.")
+_FINAL = ["state", "reason", "outcome", "error", "processed_at", "from_address", "subject",
+          "automated", "ticket", "event", "details"]
 
 
 _KNOWN = (rows.Part(InboundMessage, "m", exclude=("raw",)),)
@@ -305,7 +254,7 @@ class _Processing:
             self._act(decision)
         row.details = self.details
         row.processed_at = self.now
-        _finish(row)
+        base.update(row, _FINAL)
 
     # -- the routes -----------------------------------------------------------------
 
@@ -505,7 +454,7 @@ def _created_sql() -> str:
 
 def _created_event_id(ticket_id: int) -> int | None:
     """The ticket's first event (its `created`), by primary key: all the row keeps of it."""
-    found = rows.scalar_row(_created_sql(), [ticket_id])
+    found = rows.one(_created_sql(), [ticket_id])
     return found[0] if found is not None else None
 
 

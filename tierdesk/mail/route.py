@@ -148,7 +148,7 @@ def find_ticket(mail: ParsedMail) -> tuple[Ticket | None, str]:
             return _live(ticket), found_by
     thread = mail.thread_ids[:30]
     if thread:
-        row = rows.scalar_row(_known_sql(len(thread)), thread)
+        row = rows.one(_known_sql(len(thread)), thread)
         ticket = _ticket(pk=row[0]) if row is not None else None
         if ticket is not None:
             return _live(ticket), "known_message"
@@ -264,10 +264,10 @@ def sender_load(email: str, now: datetime) -> tuple[bool, bool]:
     since, until = (connection.ops.adapt_datetimefield_value(now - timedelta(hours=1)),
                     connection.ops.adapt_datetimefield_value(now))
     tickets, messages = conf.new_tickets_per_sender_hour(), conf.messages_per_sender_hour()
-    total = rows.scalar_row(_count_sql(), [email, since, until])
+    total = rows.one(_count_sql(), [email, since, until])
     if total is not None and total[0] < min(tickets, messages):
         return False, False
-    row = rows.scalar_row(
+    row = rows.one(
         _load_sql(), [m.Outcome.CREATED.value, m.State.PROCESSED.value, email, since, until])
     created, processed = row if row is not None else (0, 0)
     return created >= tickets, processed >= messages

@@ -83,14 +83,9 @@ def _instance(part: Part, plan: _Plan, values: Sequence[Any]) -> Model:
     return part.model.from_db(connection.alias, plan.attnames, out)
 
 
-def _run(sql: str, params: Sequence[Any]) -> tuple[tuple[Any, ...] | None, int]:
-    """(the first row or None, the rows changed) of one statement (`lib.sql.run`)."""
-    return sql_run(connection, sql, params)
-
-
 def one(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
-    """The first row of a statement (a SELECT, or a write with RETURNING)."""
-    return _run(sql, params)[0]
+    """The first row of a statement (a SELECT, or a write with RETURNING): `lib.sql.run`."""
+    return sql_run(connection, sql, params)[0]
 
 
 def fetch(sql: str, params: Sequence[Any], parts: Sequence[Part]) -> list[Model | None] | None:
@@ -115,13 +110,9 @@ def cache(instance: Model, name: str, value: Model | None) -> None:
     instance._meta.get_field(name).set_cached_value(instance, value)  # type: ignore[union-attr]
 
 
-def scalar_row(sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
-    return one(sql, params)
-
-
 def execute(sql: str, params: Sequence[Any]) -> int:
     """Run one statement; the number of rows it changed."""
-    return _run(sql, params)[1]
+    return sql_run(connection, sql, params)[1]
 
 
 def quote(name: str) -> str:

@@ -35,7 +35,7 @@ from tierdesk.accounts.models import Agent, Organisation, Team
 from tierdesk.sla.models import Plan
 from tierdesk.tickets.models import Category, Channel, Priority
 
-from .aggregates import Percentile
+from .aggregates import KeyedPercentiles, Percentile, fractions_for, unkeyed
 from .models import (
     RATING_BY_FACE,
     KpiTarget,
@@ -307,6 +307,14 @@ def _count_aggregates(now: datetime) -> dict[str, Any]:
     return aggs
 
 
+def _stopped_counts() -> dict[str, Any]:
+    """How many values each target's percentiles are over (its stopped targets)."""
+    return {f"{prefix}_n": Count(f"{prefix}_seconds") for prefix, _name in TARGETS}
+
+
+SHARES = (0.5, 0.9)
+
+
 def _time_aggregates() -> dict[str, Any]:
     aggs: dict[str, Any] = {}
     for prefix, _name in TARGETS:
@@ -326,9 +334,23 @@ def _tuned() -> Iterator[None]:
     if connection.vendor != "postgresql":
         yield
         return
+    outermost = not connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
+        if outermost:
+            # Every query of the report reads one snapshot (`_keyed_times` relies on it).
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         cursor.execute("SET LOCAL work_mem = %s", [REPORT_WORK_MEM])
         yield
+
+
+def _snapshot() -> str | None:
+    """What this statement sees (PostgreSQL): two equal readings mean that nothing was
+    committed in between, so the statements between them saw the same rows."""
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_snapshot()::text")
+        return cursor.fetchone()[0]
 
 
 @contextmanager
@@ -396,19 +418,21 @@ def sla_table(filters: Filters, group: str, *, now: datetime, times: bool = True
     """One row per value of `group` (a period or a dimension), in the group's order.
 
     Two queries: the counts (a hash aggregate, split between parallel workers on
-    PostgreSQL) and, when `times`, the percentiles (ordered-set aggregates, over rows
-    sorted by the group in parallel workers: `_sorted_in_parallel`).
+    PostgreSQL) and, when `times`, the percentiles (`_group_times`).
     """
     key = _key(group, filters)
     grouped = filters.measures().values(key=key.expression)
     with _tuned():
+        seen = _snapshot()
         with _hashed():
-            values: dict[Any, dict[str, Any]] = {
-                key.read(v["key"]): dict(v) for v in grouped.annotate(**_count_aggregates(now))}
-        if times and values:
-            with _sorted_in_parallel():
-                for v in grouped.annotate(**_time_aggregates()):
-                    values[key.read(v["key"])].update(v)
+            counted = [dict(v) for v in grouped.annotate(
+                **_count_aggregates(now), **(_stopped_counts() if times else {}))]
+        times_by_key = (_group_times(filters, key, counted, seen, total=False)[0]
+                        if times and counted else {})
+    values: dict[Any, dict[str, Any]] = {}
+    for row in counted:
+        row.update(times_by_key.get(row["key"], {}))
+        values[key.read(row["key"])] = row
     names = labels(group, values)
     table = [_sla_row(k, names.get(k, str(k)), v) for k, v in values.items()]
     _sort(group, table, names)
@@ -451,8 +475,8 @@ def sla_report(filters: Filters, group: str, *, now: datetime, trend: str,
     1. Counts and sums grouped by (group, trend period, priority) at once. They
        add up, so the table, the trend, the priority chart, the totals and the
        KPI fractions are sums of its few rows (one scan instead of four).
-    2. The percentiles of the group's rows and of the whole: one scan with
-       ROLLUP on PostgreSQL, two queries elsewhere.
+    2. The percentiles of the group's rows and of the whole (`_group_times`): on
+       PostgreSQL one scan, one sort a target for the groups and one for the whole.
     """
     kpis = list(kpis)
     kpi_aggs: dict[str, Any] = {}
@@ -461,12 +485,21 @@ def sla_report(filters: Filters, group: str, *, now: datetime, trend: str,
         if spec is not None:
             kpi_aggs[f"k{kpi.pk}_num"], kpi_aggs[f"k{kpi.pk}_den"] = spec
     counted = {**_count_aggregates(now), **kpi_aggs}
+    stopped = _stopped_counts()
     keys = {"g": _key(group, filters), "t": _key(trend, filters), "p": _key("priority", filters)}
     with _tuned():
+        seen = _snapshot()
         with _hashed():
             combos: list[dict[str, Any]] = [dict(c) for c in filters.measures().values(
-                **{axis: key.expression for axis, key in keys.items()}).annotate(**counted)]
-        times, total_times = _percentiles(filters, group) if combos else ({}, {})
+                **{axis: key.expression for axis, key in keys.items()}).annotate(
+                    **counted, **stopped)]
+        by_group: dict[Any, dict[str, Any]] = {}
+        for combo in combos:
+            row = by_group.setdefault(combo["g"], {"key": combo["g"], **dict.fromkeys(stopped, 0)})
+            for name in stopped:
+                row[name] += combo[name]
+        times, total_times = (_group_times(filters, keys["g"], list(by_group.values()), seen,
+                                           total=True) if combos else ({}, {}))
     sums: dict[str, dict[Any, dict[str, Any]]] = {"g": {}, "t": {}, "p": {}}
     total: dict[str, Any] = dict.fromkeys(counted, 0)
     for combo in combos:
@@ -476,8 +509,8 @@ def sla_report(filters: Filters, group: str, *, now: datetime, trend: str,
                 row[name] += combo[name] or 0
         for name in counted:
             total[name] += combo[name] or 0
-    for key, values in sums["g"].items():
-        values.update(times.get(key, {}))
+    for raw, figures in times.items():
+        sums["g"][keys["g"].read(raw)].update(figures)
     total.update(total_times)
     fractions = {kpi.pk: (total[f"k{kpi.pk}_num"], total[f"k{kpi.pk}_den"])
                  for kpi in kpis if f"k{kpi.pk}_num" in total}
@@ -493,14 +526,62 @@ def _table(group: str, values: dict[Any, dict[str, Any]]) -> list[SlaRow]:
     return table
 
 
-def _percentiles(filters: Filters, group: str) -> tuple[dict[Any, dict[str, Any]],
-                                                        dict[str, Any]]:
-    """({group key: percentiles}, percentiles of the whole set)."""
-    key = _key(group, filters)
+def _group_times(filters: Filters, key: _Key, counted: list[dict[str, Any]], seen: str | None,
+                 *, total: bool) -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
+    """({group's key as SQL answers it: its percentiles}, the whole set's if `total`).
+
+    `counted` are the groups' rows of the counts query before (their "key" and the
+    `_stopped_counts`), read after the snapshot `seen`. On PostgreSQL, with integer keys
+    (a period's number, a dimension's id), `_keyed_times` picks every group's ranks from
+    one sort a target; it relies on those counts, so its answer is kept only when the
+    snapshot is still `seen` after it (always so in a report's own transaction, which is
+    repeatable read: `_tuned`). Otherwise, the grouped query.
+    """
+    if connection.vendor == "postgresql" and all(
+            row["key"] is None or type(row["key"]) is int for row in counted):
+        answer = _keyed_times(filters, key, counted, total=total)
+        if _snapshot() == seen:
+            return answer()
+    return _grouped_times(filters, key, total=total)
+
+
+def _keyed_times(filters: Filters, key: _Key, counted: list[dict[str, Any]], *,
+                 total: bool) -> Any:
+    """One scan, one sort a target (`KeyedPercentiles`), and the whole set's percentiles if
+    `total`; returns how to read the answer, once it is known to be consistent."""
+    ordered = sorted(counted, key=lambda row: -1 if row["key"] is None else row["key"])
+    picked: dict[str, list[dict[str, Any]]] = {}
+    aggregates: dict[str, Any] = _time_aggregates() if total else {}
+    for prefix, _name in TARGETS:
+        groups = [row for row in ordered if row[f"{prefix}_n"]]
+        if groups:
+            picked[prefix] = groups
+            aggregates[prefix] = KeyedPercentiles(
+                key.expression, F(f"{prefix}_seconds"),
+                fractions_for([row[f"{prefix}_n"] for row in groups], SHARES))
+    answer = filters.measures().aggregate(**aggregates) if aggregates else {}
+
+    def read() -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
+        times: dict[Any, dict[str, Any]] = {row["key"]: {} for row in counted}
+        for prefix, groups in picked.items():
+            values = iter(answer[prefix])
+            for row in groups:
+                for share in SHARES:
+                    times[row["key"]][f"{prefix}_p{round(share * 100)}"] = float(
+                        unkeyed(next(values), row["key"]))
+        return times, {name: answer[name] for name in _time_aggregates()} if total else {}
+
+    return read
+
+
+def _grouped_times(filters: Filters, key: _Key, *, total: bool) -> tuple[
+        dict[Any, dict[str, Any]], dict[str, Any]]:
+    """The percentiles grouped by the key in SQL (ordered-set aggregates over rows sorted
+    by the group, in parallel workers on PostgreSQL: `_sorted_in_parallel`)."""
     grouped = (filters.measures().values(key=key.expression)
                .annotate(n=Count("pk"), **_time_aggregates()))
     sql, params = grouped.query.sql_with_params()
-    if connection.vendor == "postgresql" and sql.endswith(" GROUP BY 1"):
+    if total and connection.vendor == "postgresql" and sql.endswith(" GROUP BY 1"):
         with _sorted_in_parallel(), connection.cursor() as cursor:
             cursor.execute(sql.removesuffix(" GROUP BY 1") + " GROUP BY ROLLUP(1)", params)
             columns = [c.name for c in cursor.description]
@@ -508,11 +589,12 @@ def _percentiles(filters: Filters, group: str) -> tuple[dict[Any, dict[str, Any]
         # ROLLUP's grand total has a NULL key, as may the group of tickets without the
         # dimension (unassigned...): the total is the larger (equal only when both are
         # the same set of tickets, and then the same figures).
-        total = max((r for r in rows if r["key"] is None), key=lambda r: r["n"])
-        rows.remove(total)
-        return {key.read(r["key"]): r for r in rows}, total
-    return ({key.read(v["key"]): dict(v) for v in grouped},
-            filters.measures().aggregate(**_time_aggregates()))
+        whole = max((r for r in rows if r["key"] is None), key=lambda r: r["n"])
+        rows.remove(whole)
+        return {r["key"]: r for r in rows}, whole
+    with _sorted_in_parallel():
+        times = {v["key"]: dict(v) for v in grouped}
+    return times, filters.measures().aggregate(**_time_aggregates()) if total else {}
 
 
 def _sort(group: str, table: list[SlaRow], names: dict[Any, str]) -> None:

@@ -128,14 +128,15 @@ class Run:
     workers: int
 
 
-def measure(fn, repeat: int) -> list[Run]:
+def measure(fn, repeat: int, *, warm: bool = True) -> list[Run]:
     """Wall and CPU time of each of `repeat` runs of fn after a warm-up, with the settings
     production has (parallel plans where PostgreSQL chooses them). On a shared machine the
     CPU time is what the report costs whoever else is running; wall time also counts the
     wait for a core."""
     from django.db import connection
 
-    fn()  # warm-up: caches, plans
+    if warm:
+        fn()  # warm-up: caches, plans
     with connection.cursor() as cur:
         cur.execute("SELECT pg_backend_pid()")
         pid = cur.fetchone()[0]
@@ -167,6 +168,9 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="Reuse a kept database as it is.")
     parser.add_argument("--build", choices=("sql", "pipeline"), default="sql")
     parser.add_argument("--only", default="", help="Time only the cases whose name has this.")
+    parser.add_argument("--grouped", action="store_true", help=(
+        "Side by side: every case that takes percentiles also with them grouped in SQL "
+        "(the way before keyed percentiles), the two alternated run by run."))
     args = parser.parse_args()
 
     parts = urlsplit(args.db)
@@ -195,7 +199,7 @@ def main() -> None:
         build_sql(args.tickets, now)
     else:
         build(args.tickets, args.processes, now)
-    report(args.repeat, now, only=args.only)
+    report(args.repeat, now, only=args.only, grouped=args.grouped)
     connection.close()
     if not args.keep:
         with psycopg.connect(args.db, autocommit=True) as conn:
@@ -356,7 +360,7 @@ CROSS JOIN LATERAL (SELECT random() AS a, random() AS b, random() AS c, random()
 """
 
 
-def report(repeat: int, now: datetime, *, only: str = "") -> None:
+def report(repeat: int, now: datetime, *, only: str = "", grouped: bool = False) -> None:
     from django.db import connection
     from django.test import Client
     from django.urls import reverse
@@ -427,19 +431,49 @@ def report(repeat: int, now: datetime, *, only: str = "") -> None:
     for name, fn in cases:
         if only and only not in name:
             continue
+        if grouped and any(word in name for word in ("SLA", "Page /reports/ (")):
+            both: dict[str, list[Run]] = {name: [], f"{name[:WIDTH - 10]} (grouped)": []}
+            load0 = os.getloadavg()[0]
+            fn(), grouped_percentiles(fn)()  # warm-up
+            for _ in range(repeat):
+                both[name] += measure(fn, 1, warm=False)
+                both[f"{name[:WIDTH - 10]} (grouped)"] += measure(
+                    grouped_percentiles(fn), 1, warm=False)
+            load1 = os.getloadavg()[0]
+            for label, runs in both.items():
+                print_runs(label, runs, load0, load1)
+            continue
         load0 = os.getloadavg()[0]
         runs = measure(fn, repeat)
         load1 = os.getloadavg()[0]
-        walls = [r.wall for r in runs]
-        line = (f"  {name:<{WIDTH}}  {statistics.median(walls) * 1000:6.0f} ms "
-                f"{min(walls) * 1000:6.0f}")
-        if runs[0].cpu is not None:
-            cpus = [r.cpu or 0.0 for r in runs]
-            workers = statistics.median([r.workers_cpu or 0.0 for r in runs])
-            started = max(r.workers for r in runs)
-            line += (f"  {statistics.median(cpus) * 1000:6.0f} ms {min(cpus) * 1000:6.0f}  "
-                     f"{workers * 1000:6.0f} ms ×{started}")
-        print(f"{line}  {load0:4.1f}→{load1:4.1f}", flush=True)
+        print_runs(name, runs, load0, load1)
+
+
+def grouped_percentiles(fn):
+    """fn with every percentile grouped in SQL: no keyed path, as before it."""
+    from tierdesk.reports import queries
+
+    def run():
+        keyed, snapshot = queries._keyed_times, queries._snapshot
+        queries._keyed_times, queries._snapshot = (lambda *a, **k: None), object
+        try:
+            return fn()
+        finally:
+            queries._keyed_times, queries._snapshot = keyed, snapshot
+    return run
+
+
+def print_runs(name: str, runs: list[Run], load0: float, load1: float) -> None:
+    walls = [r.wall for r in runs]
+    line = (f"  {name:<{WIDTH}}  {statistics.median(walls) * 1000:6.0f} ms "
+            f"{min(walls) * 1000:6.0f}")
+    if runs[0].cpu is not None:
+        cpus = [r.cpu or 0.0 for r in runs]
+        workers = statistics.median([r.workers_cpu or 0.0 for r in runs])
+        started = max(r.workers for r in runs)
+        line += (f"  {statistics.median(cpus) * 1000:6.0f} ms {min(cpus) * 1000:6.0f}  "
+                 f"{workers * 1000:6.0f} ms ×{started}")
+    print(f"{line}  {load0:4.1f}→{load1:4.1f}", flush=True)
 
 
 WIDTH = 72

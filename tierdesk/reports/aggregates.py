@@ -10,10 +10,12 @@ NULLs are ignored on both.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
-from django.db.models import Aggregate, Field, FloatField
+from django.db import connection
+from django.db.models import Aggregate, Field, FloatField, QuerySet, Value
 
 
 class Percentile(Aggregate):
@@ -97,6 +99,41 @@ def unkeyed(value: int, key: int | None) -> int:
     if group != (-1 if key is None else key):
         raise ValueError(f"value {value} is not of group {key}")
     return seconds
+
+
+def at_once(queryset: QuerySet[Any], arms: list[dict[str, Aggregate]]) -> dict[str, Any]:
+    """The aggregates of every arm over the queryset's rows, each arm one scan, the arms at
+    the same time (PostgreSQL).
+
+    Ordered-set aggregates run in one process: a query of several percentiles sorts
+    one target after another on one core. Arms joined by UNION ALL are a Parallel
+    Append: each arm (one aggregate query) in its own process, all in one statement,
+    so they read one snapshot. Each arm answers one row, as JSON (the arms' columns
+    differ). Elsewhere, or with one arm, one query of every aggregate.
+    """
+    everything = {name: aggregate for arm in arms for name, aggregate in arm.items()}
+    if connection.vendor != "postgresql" or len(arms) < 2:
+        return queryset.aggregate(**everything) if everything else {}
+    parts: list[str] = []
+    params: list[Any] = []
+    for arm in arms:
+        # A constant "group" that Django leaves out of GROUP BY: one row, no GROUP BY.
+        sql, arm_params = (queryset.values(_all=Value(1)).annotate(**arm).values(*arm)
+                           .query.sql_with_params())
+        if not all(name.isidentifier() for name in arm):
+            raise ValueError("an aggregate's name is an identifier")
+        fields = ", ".join(f"'{name}', s.\"{name}\"" for name in arm)
+        parts.append(f"SELECT jsonb_build_object({fields})::text FROM ({sql}) s")  # noqa: S608 - our own identifiers; values are parameters
+        params.extend(arm_params)
+    answer: dict[str, Any] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        for (row,) in cursor.fetchall():
+            answer.update(json.loads(row))
+    for name, aggregate in everything.items():
+        if isinstance(aggregate, Percentile) and answer[name] is not None:  # as the ORM reads it
+            answer[name] = float(answer[name])
+    return answer
 
 
 def nearest_rank(values: list[float], fraction: float) -> float | None:

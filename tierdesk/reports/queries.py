@@ -549,8 +549,8 @@ def _group_times(filters: Filters, key: _Key, counted: list[dict[str, Any]], see
 
 def _keyed_times(filters: Filters, key: _Key, counted: list[dict[str, Any]], *,
                  total: bool) -> Any:
-    """One sort a target (`KeyedPercentiles`), and the whole set's percentiles if `total`,
-    in two arms at once (`at_once`); returns how to read the answer, once it is known to
+    """One sort a target (`KeyedPercentiles`), and the whole set's percentiles if `total`
+    (then in two arms at once: `at_once`); returns how to read the answer, once it is known to
     be consistent."""
     ordered = sorted(counted, key=lambda row: -1 if row["key"] is None else row["key"])
     picked: dict[str, list[dict[str, Any]]] = {}
@@ -572,7 +572,10 @@ def _keyed_times(filters: Filters, key: _Key, counted: list[dict[str, Any]], *,
         lighter = weights.index(min(weights))
         arms[lighter].update(aggregates)
         weights[lighter] += weight
-    answer = at_once(filters.measures(), [arm for arm in arms if arm])
+    # Two arms pay only beside the whole set's sorts: a table's keyed sorts alone cost
+    # more CPU in two scans than they save in wall time (docs/PERFORMANCE.md, "Reports").
+    answer = at_once(filters.measures(), [arm for arm in arms if arm] if total
+                     else [{**arms[0], **arms[1]}])
 
     def read() -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
         times: dict[Any, dict[str, Any]] = {row["key"]: {} for row in counted}

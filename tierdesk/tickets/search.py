@@ -73,8 +73,10 @@ _STALE = "tickets_search_stale"
 
 
 def _mark(ticket: str) -> str:
-    """Mark ticket `ticket`'s document stale (cheap: one row, whatever the ticket's size)."""
-    return f"INSERT OR IGNORE INTO {_STALE}(ticket_id) VALUES ({ticket});"
+    """Mark ticket `ticket`'s document stale (cheap: one row, whatever the ticket's size).
+    Not `INSERT OR IGNORE`: a trigger's conflict policy gives way to its statement's."""
+    return (f"INSERT INTO {_STALE}(ticket_id) SELECT {ticket} WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {_STALE} WHERE ticket_id = {ticket});")
 
 
 # Prefix indexes of 2 to 8 characters: without them, a prefix query ("bench"*) merges the

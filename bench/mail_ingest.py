@@ -384,13 +384,17 @@ def subscribers_timed(spent: dict[str, float]):
 
 
 def drain() -> tuple[float, float, int]:
-    """The worker's part of the deferred mode: every pending hook work, in batches, as the
-    `run_hooks` task does. (wall seconds, CPU seconds, tickets heard)."""
-    from tierdesk.tickets import hooks
+    """The worker's part of the deferred mode: every pending hook work, in batches, then
+    the search index's catch-up (SQLite), as the `run_hooks` task does. (wall seconds, CPU
+    seconds, tickets heard)."""
+    from tierdesk.tickets import hooks, search
 
     cpu = time.process_time()
     started = time.perf_counter()
     heard = hooks.run_pending()
+    catch_up = getattr(search, "catch_up", None)  # older code: the index written inline
+    if catch_up is not None:
+        catch_up()
     return time.perf_counter() - started, time.process_time() - cpu, heard
 
 

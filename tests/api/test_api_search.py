@@ -17,11 +17,23 @@ from tierdesk.tickets.queries import search
 
 
 def check_index() -> None:
-    """SQLite: the index holds exactly the documents the view gives (else an error)."""
+    """SQLite: once caught up, the index holds exactly the documents the view gives, and
+    its words are those of its documents (else an error)."""
     if connection.vendor == "sqlite":
+        from tierdesk.tickets.search import catch_up
+
+        catch_up(connection)
         with connection.cursor() as cur:
             cur.execute("INSERT INTO tickets_search(tickets_search, rank) "
                         "VALUES ('integrity-check', 1)")
+            cur.execute("SELECT rowid, subject, description, messages FROM tickets_search "
+                        "ORDER BY rowid")
+            indexed = cur.fetchall()
+            cur.execute("SELECT id, subject, description, messages FROM tickets_search_doc "
+                        "ORDER BY id")
+            assert indexed == cur.fetchall()
+            cur.execute("SELECT count(*) FROM tickets_search_stale")
+            assert cur.fetchone()[0] == 0
 
 
 def refs(client, q: str) -> list[str]:
@@ -138,14 +150,61 @@ def test_sqlite_triggers_come_back_after_a_table_rebuild(db, printer):
     triggers go with the old one: post_migrate's repair puts them back and re-indexes."""
     from tierdesk.tickets.search import SQLITE_TRIGGERS, repair
 
+    check_index()  # caught up: nothing left stale to put the ticket back
     with connection.cursor() as cur:
         for name in SQLITE_TRIGGERS:
             cur.execute(f"DROP TRIGGER {name}")
-        cur.execute("INSERT INTO tickets_search(tickets_search) VALUES ('delete-all')")
+        cur.execute("DELETE FROM tickets_search")
     assert list(search(Ticket.objects.all(), "impresora")) == []
     assert repair(connection) is True
     assert [t.pk for t in search(Ticket.objects.all(), "impresora")] == [printer.pk]
     assert repair(connection) is False
+
+
+def indexed(query: str) -> list[int]:
+    """SQLite: the tickets the index itself finds, as it is (no catch-up first)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT rowid FROM tickets_search WHERE tickets_search MATCH %s "
+                    "ORDER BY rowid", [query])
+        return [row[0] for row in cur.fetchall()]
+
+
+def stale() -> list[int]:
+    with connection.cursor() as cur:
+        cur.execute("SELECT ticket_id FROM tickets_search_stale ORDER BY ticket_id")
+        return [row[0] for row in cur.fetchall()]
+
+
+@pytest.mark.skipif("connection.vendor != 'sqlite'")
+def test_sqlite_writes_mark_the_document_and_the_worker_indexes_it(db, printer, people):
+    """A write only marks its ticket's document stale (whatever the ticket's size); the
+    worker's task indexes it again after its hook work, and a search before the worker
+    has run catches up first, so it finds what the worker would."""
+    from tierdesk.tickets.tasks import run_hooks, run_hooks_pending
+
+    check_index()
+    assert stale() == []
+    actions.add_internal_note(actor=people.tess.user, ticket=printer, body="Glitter inside.")
+    assert stale() == []  # a private event is never in a document
+    scanner = opened(people.alice, "Escáner sin respuesta", "The scanner ignores the button.")
+    actions.add_reply(actor=people.tess.user, ticket=printer, body="Sparkles on the drum.")
+    assert stale() == sorted([printer.pk, scanner.pk])
+    assert indexed('"escaner"*') == [] and indexed('"sparkles"*') == []
+    run_hooks.call_local()
+    assert stale() == []
+    assert indexed('"escaner"*') == [scanner.pk] and indexed('"sparkles"*') == [printer.pk]
+    assert indexed('"glitter"*') == [] and indexed('"fuser"*') == [printer.pk]
+    # A search before the worker: the same answer.
+    actions.add_reply(actor=people.alice.user, ticket=scanner, body="Still dead, confetti.")
+    assert stale() == [scanner.pk]
+    assert [t.pk for t in search(Ticket.objects.all(), "confetti scanner")] == [scanner.pk]
+    assert stale() == []
+    # A deleted ticket leaves the index at the next catch-up (the minute's task too).
+    Ticket.objects.filter(pk=scanner.pk).delete()
+    assert stale() == [scanner.pk]
+    run_hooks_pending.call_local()
+    assert indexed('"escaner"*') == [] and stale() == []
+    check_index()
 
 
 @pytest.mark.skipif("connection.vendor != 'postgresql'")

@@ -275,3 +275,25 @@ def test_a_batch_of_acknowledgements_is_what_full_renders_give(people, open_tick
     assert "&lt;b&gt;&quot;quoted&quot;&lt;/b&gt; it&#x27;s" in html
     assert all('lang="es"' in r[3] and "America/Mexico_City" in r[2]
                for r in batched_rows if r[0] == "bob@acme.test")
+
+
+def test_the_worker_s_acknowledgements_promise_only_a_running_first_response(
+        people, open_ticket, mails, settings, monkeypatch):
+    """Deferred mode: the worker acknowledges a batch of new tickets, each with the first
+    response it promises, read for the batch at once; a first response no longer running
+    promises nothing."""
+    from tierdesk.sla.models import TicketSLA
+    from tierdesk.tickets import hooks
+
+    settings.TICKET_HOOKS_INLINE = False
+    monkeypatch.setattr(hooks, "_kick", lambda: None)  # the test runs the worker's part
+    running, paused = open_ticket("VPN drops"), open_ticket("Printer jams")
+    TicketSLA.objects.filter(ticket=paused, target="first_response").update(
+        state=TicketSLA.State.PAUSED)
+    assert mails() == []
+    hooks.run_pending()
+    texts = {m.subject: m.text for m in mails() if m.to == ["alice@acme.test"]}
+    assert "We will answer by March 2, 2026, 6 p.m. (Europe/Madrid)." in texts[
+        f"[{running.reference}] VPN drops"]
+    assert "We will answer by" not in texts[f"[{paused.reference}] Printer jams"]
+    assert "opened ticket " + paused.reference in texts[f"[{paused.reference}] Printer jams"]

@@ -322,10 +322,14 @@ def _acknowledge(acks: list[tuple[Happened, TicketEvent]]) -> None:
                 .order_by("contact_id")):
         cc[row.ticket_id].append(row.contact)
     promised: dict[int, datetime | None] = {}
-    for pk, due in (TicketSLA.objects.filter(ticket_id__in=pks, target="first_response",
-                                             state=TicketSLA.State.RUNNING)
-                    .values_list("ticket_id", "due_at")):
-        promised.setdefault(pk, due)
+    # By the (ticket, target) unique index: with the state in the WHERE clause too,
+    # SQLite's planner (no statistics) takes the (target, state) index instead and reads
+    # every running first response there is (30 ms a batch at 100,000 tickets, 1.5 ms at
+    # 1,000); the state is tested here. At most one row a ticket and target.
+    for pk, due, state in (TicketSLA.objects.filter(ticket_id__in=pks, target="first_response")
+                           .values_list("ticket_id", "due_at", "state")):
+        if state == TicketSLA.State.RUNNING:
+            promised.setdefault(pk, due)
     provider = conf.provider()
     fill = _AckFill(provider)
     mails = []

@@ -6,9 +6,14 @@ resolution notes, plans...; the creation's body is the description). Internal no
 time-log notes and other private events are never indexed, so no search, whoever
 makes it, finds a ticket by their words.
 
-- SQLite: one FTS5 document per ticket (rowid = the ticket's id) with external content:
-  the index only, the text is read from a view over the tickets and their public
-  events (so even a `rebuild` never reads a private body), kept in step by triggers.
+- SQLite: one FTS5 document per ticket (rowid = the ticket's id), read from a view over
+  the tickets and their public events (so even a rebuild never reads a private body).
+  Writes only mark the ticket's document stale (triggers: one row in
+  `tickets_search_stale`, whatever the size of the ticket); the documents are
+  (re)indexed by `catch_up`, which the worker runs after every batch of hook work and
+  which every search runs first if anything is stale, so a search always reads an index
+  that is up to date. The index keeps its own copy of each document (FTS5 content), so a
+  stale document is taken out by its rowid alone, without the words it held.
 - PostgreSQL: GIN indexes on `to_tsvector('simple', …)` expressions (the 'simple'
   configuration: no stemming nor stop words, so Spanish and English alike), the
   events' one partial to the public bodies.
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 import re
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import BigIntegerField, ExpressionWrapper, F, Q
 from django.db.models.expressions import RawSQL
@@ -64,74 +69,79 @@ _DOC = ("SELECT id, subject, description, " + _MESSAGES.format(ticket="tickets_t
         + " AS messages FROM tickets_ticket")
 
 
-def _put(ticket: str, *, when: str = "1") -> str:
-    """Index the document of ticket `ticket` as it is now."""
-    return ("INSERT INTO tickets_search(rowid, subject, description, messages) "
-            "SELECT id, subject, description, messages FROM tickets_search_doc "
-            f"WHERE id = {ticket} AND {when};")
+_STALE = "tickets_search_stale"
 
 
-def _drop(ticket: str, *, when: str = "1") -> str:
-    """Take the document of ticket `ticket`, as it is now, out of the index."""
-    return ("INSERT INTO tickets_search(tickets_search, rowid, subject, description, messages) "
-            "SELECT 'delete', id, subject, description, messages FROM tickets_search_doc "
-            f"WHERE id = {ticket} AND {when};")
-
-
-_MOVED = "old.ticket_id <> new.ticket_id"
+def _mark(ticket: str) -> str:
+    """Mark ticket `ticket`'s document stale (cheap: one row, whatever the ticket's size).
+    Not `INSERT OR IGNORE`: a trigger's conflict policy gives way to its statement's."""
+    return (f"INSERT INTO {_STALE}(ticket_id) SELECT {ticket} WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {_STALE} WHERE ticket_id = {ticket});")
 
 
 # Prefix indexes of 2 to 8 characters: without them, a prefix query ("bench"*) merges the
 # lists of every word it starts, in memory, before an AND can skip anything (30 ms for
 # "bench ticket 12345" at 100,000 tickets; 0.3 ms with them, for 13% more index).
 SQLITE_INDEX = ("CREATE VIRTUAL TABLE IF NOT EXISTS tickets_search USING fts5(subject, description, "
-                "messages, content='tickets_search_doc', content_rowid='id', "
-                "tokenize='unicode61 remove_diacritics 2', prefix='2 3 4 5 6 7 8')")
+                "messages, tokenize='unicode61 remove_diacritics 2', prefix='2 3 4 5 6 7 8')")
+SQLITE_STALE = f"CREATE TABLE IF NOT EXISTS {_STALE} (ticket_id INTEGER PRIMARY KEY)"
 SQLITE_SETUP = [
     f"CREATE VIEW IF NOT EXISTS tickets_search_doc AS {_DOC}",
     SQLITE_INDEX,
-    # A ticket: its document in, out, or changed (its words are then those before).
-    "CREATE TRIGGER IF NOT EXISTS tickets_search_ticket_insert AFTER INSERT ON tickets_ticket "
-    f"BEGIN {_put('new.id')} END",
-    "CREATE TRIGGER IF NOT EXISTS tickets_search_ticket_delete BEFORE DELETE ON tickets_ticket "
-    f"BEGIN {_drop('old.id')} END",
-    "CREATE TRIGGER IF NOT EXISTS tickets_search_ticket_update "
+    SQLITE_STALE,
+    # A ticket: in, out, or its words changed.
+    "CREATE TRIGGER IF NOT EXISTS tickets_search_stale_ticket_insert AFTER INSERT ON "
+    f"tickets_ticket BEGIN {_mark('new.id')} END",
+    "CREATE TRIGGER IF NOT EXISTS tickets_search_stale_ticket_delete AFTER DELETE ON "
+    f"tickets_ticket BEGIN {_mark('old.id')} END",
+    "CREATE TRIGGER IF NOT EXISTS tickets_search_stale_ticket_update "
     "AFTER UPDATE OF subject, description ON tickets_ticket "
     "WHEN old.subject IS NOT new.subject OR old.description IS NOT new.description "
-    "BEGIN INSERT INTO tickets_search(tickets_search, rowid, subject, description, messages) "
-    "VALUES ('delete', old.id, old.subject, old.description, "
-    f"{_MESSAGES.format(ticket='old.id')}); {_put('new.id')} END",
-    # A public message: the ticket's document out before, in again after.
-    "CREATE TRIGGER IF NOT EXISTS tickets_search_message_before_insert "
-    f"BEFORE INSERT ON tickets_ticketevent WHEN {_public('new')} "
-    f"BEGIN {_drop('new.ticket_id')} END",
-    "CREATE TRIGGER IF NOT EXISTS tickets_search_message_after_insert "
+    f"BEGIN {_mark('new.id')} END",
+    # A public message in or out.
+    "CREATE TRIGGER IF NOT EXISTS tickets_search_stale_message_insert "
     f"AFTER INSERT ON tickets_ticketevent WHEN {_public('new')} "
-    f"BEGIN {_put('new.ticket_id')} END",
-    "CREATE TRIGGER IF NOT EXISTS tickets_search_message_before_delete "
-    f"BEFORE DELETE ON tickets_ticketevent WHEN {_public('old')} "
-    f"BEGIN {_drop('old.ticket_id')} END",
-    "CREATE TRIGGER IF NOT EXISTS tickets_search_message_after_delete "
+    f"BEGIN {_mark('new.ticket_id')} END",
+    "CREATE TRIGGER IF NOT EXISTS tickets_search_stale_message_delete "
     f"AFTER DELETE ON tickets_ticketevent WHEN {_public('old')} "
-    f"BEGIN {_put('old.ticket_id')} END",
+    f"BEGIN {_mark('old.ticket_id')} END",
     # Events are append-only; should one ever be changed, the index follows it.
-    "CREATE TRIGGER IF NOT EXISTS tickets_search_message_before_update "
-    "BEFORE UPDATE ON tickets_ticketevent "
-    f"BEGIN {_drop('old.ticket_id')} {_drop('new.ticket_id', when=_MOVED)} END",
-    "CREATE TRIGGER IF NOT EXISTS tickets_search_message_after_update "
+    "CREATE TRIGGER IF NOT EXISTS tickets_search_stale_message_update "
     "AFTER UPDATE ON tickets_ticketevent "
-    f"BEGIN {_put('old.ticket_id')} {_put('new.ticket_id', when=_MOVED)} END",
+    f"BEGIN {_mark('old.ticket_id')} {_mark('new.ticket_id')} END",
 ]
-SQLITE_TRIGGERS = ("tickets_search_ticket_insert", "tickets_search_ticket_delete",
-                   "tickets_search_ticket_update", "tickets_search_message_before_insert",
-                   "tickets_search_message_after_insert", "tickets_search_message_before_delete",
-                   "tickets_search_message_after_delete", "tickets_search_message_before_update",
-                   "tickets_search_message_after_update")
-SQLITE_REBUILD = ["INSERT INTO tickets_search(tickets_search) VALUES ('rebuild')"]
+SQLITE_TRIGGERS = ("tickets_search_stale_ticket_insert", "tickets_search_stale_ticket_delete",
+                   "tickets_search_stale_ticket_update", "tickets_search_stale_message_insert",
+                   "tickets_search_stale_message_delete", "tickets_search_stale_message_update")
+# The triggers of migration 0004's index (external content, written by every write).
+OLD_TRIGGERS = ("tickets_search_ticket_insert", "tickets_search_ticket_delete",
+                "tickets_search_ticket_update", "tickets_search_message_before_insert",
+                "tickets_search_message_after_insert", "tickets_search_message_before_delete",
+                "tickets_search_message_after_delete", "tickets_search_message_before_update",
+                "tickets_search_message_after_update")
+# Every document indexed again, from the view (into an empty index: dropping it is
+# quicker than taking every document out).
+SQLITE_REBUILD = [
+    "DROP TABLE IF EXISTS tickets_search",
+    SQLITE_INDEX,
+    "INSERT INTO tickets_search(rowid, subject, description, messages) "
+    "SELECT id, subject, description, messages FROM tickets_search_doc",
+    f"DELETE FROM {_STALE}",
+]
+# The stale documents out, then in again as the view gives them now (a deleted ticket:
+# out only). In one write transaction, so no write can come between.
+SQLITE_CATCH_UP = [
+    f"DELETE FROM tickets_search WHERE rowid IN (SELECT ticket_id FROM {_STALE})",
+    "INSERT INTO tickets_search(rowid, subject, description, messages) "
+    "SELECT id, subject, description, messages FROM tickets_search_doc "
+    f"WHERE id IN (SELECT ticket_id FROM {_STALE})",
+    f"DELETE FROM {_STALE}",
+]
 # What names the tickets and events tables (see `suspend`), then the index.
-SQLITE_SUSPEND = [*(f"DROP TRIGGER IF EXISTS {name}" for name in SQLITE_TRIGGERS),
+SQLITE_SUSPEND = [*(f"DROP TRIGGER IF EXISTS {name}" for name in (*SQLITE_TRIGGERS, *OLD_TRIGGERS)),
                   "DROP VIEW IF EXISTS tickets_search_doc"]
-SQLITE_TEARDOWN = [*SQLITE_SUSPEND, "DROP TABLE IF EXISTS tickets_search"]
+SQLITE_TEARDOWN = [*SQLITE_SUSPEND, "DROP TABLE IF EXISTS tickets_search",
+                   f"DROP TABLE IF EXISTS {_STALE}"]
 PG_SETUP = [
     f"CREATE INDEX IF NOT EXISTS tickets_ticket_words ON tickets_ticket USING gin "
     f"(({PG_TICKET_VECTOR}))",
@@ -143,22 +153,34 @@ PG_TEARDOWN = ["DROP INDEX IF EXISTS tickets_message_words",
 
 
 def create(conn: BaseDatabaseWrapper) -> None:
-    """The migration's part. PostgreSQL: the indexes (built from the rows there are).
-    SQLite: the index table only; `repair`, after the migrations (post_migrate), adds the
-    view and the triggers and fills it, so that no migration after this one finds them
-    in its way (see `suspend`)."""
+    """The migrations' part. PostgreSQL: the indexes (built from the rows there are).
+    SQLite: the index table and the stale list only; `repair`, after the migrations
+    (post_migrate), adds the view and the triggers and fills the index, so that no
+    migration after this one finds them in its way (see `suspend`)."""
     if conn.vendor == "sqlite":
         with conn.cursor() as cursor:
             cursor.execute(SQLITE_INDEX)
+            cursor.execute(SQLITE_STALE)
     else:
         install(conn)
+
+
+def recreate(conn: BaseDatabaseWrapper) -> None:
+    """Migration 0006 (SQLite): migration 0004's index, written by its triggers at every
+    write, replaced by this module's (the triggers only mark a document stale); filled
+    by `repair` after the migrations."""
+    if conn.vendor == "sqlite":
+        with conn.cursor() as cursor:
+            for sql in SQLITE_TEARDOWN:
+                cursor.execute(sql)
+        create(conn)
 
 
 def install(conn: BaseDatabaseWrapper) -> None:
     """Create the index (and, on SQLite, fill it from the rows there are)."""
     with conn.cursor() as cursor:
         if conn.vendor == "sqlite":
-            for sql in [*SQLITE_SETUP, *SQLITE_REBUILD]:
+            for sql in [*SQLITE_SUSPEND, *SQLITE_SETUP, *SQLITE_REBUILD]:
                 cursor.execute(sql)
         elif conn.vendor == "postgresql":
             for sql in PG_SETUP:  # a CREATE INDEX reads the rows there are
@@ -199,11 +221,36 @@ def repair(conn: BaseDatabaseWrapper) -> bool:
     if not installed(conn):
         return False  # not installed (before the migration, or after reversing it)
     with conn.cursor() as cursor:
-        cursor.execute("SELECT name FROM sqlite_master WHERE type IN ('trigger', 'view')")
-        if set(SQLITE_TRIGGERS) | {"tickets_search_doc"} <= {name for (name,) in cursor.fetchall()}:
+        cursor.execute("SELECT name FROM sqlite_master WHERE type IN ('trigger', 'view', 'table')")
+        if set(SQLITE_TRIGGERS) | {"tickets_search_doc", _STALE} <= {
+                name for (name,) in cursor.fetchall()}:
             return False
     install(conn)
     return True
+
+
+def catch_up(conn: BaseDatabaseWrapper | None = None) -> int:
+    """SQLite: index again the documents marked stale since the last catch-up (the
+    worker's, after each batch of hook work; and every search's, first). How many
+    tickets were stale; 0 elsewhere.
+
+    What any write paid for the index before (its ticket's whole document taken out and
+    put in again, every word with its seven prefixes, in the writer's transaction) is
+    paid here, once for all the writes to a ticket since the last catch-up."""
+    conn = conn or connection
+    if conn.vendor != "sqlite":
+        return 0
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM {_STALE}")
+        if not cursor.fetchone()[0]:
+            return 0
+    with transaction.atomic(using=conn.alias), conn.cursor() as cursor:
+        # Counted again inside the write transaction: nothing can be marked in between.
+        cursor.execute(f"SELECT count(*) FROM {_STALE}")
+        stale = cursor.fetchone()[0]
+        for sql in SQLITE_CATCH_UP:
+            cursor.execute(sql)
+    return int(stale)
 
 
 def words_of(text: str) -> list[str]:
@@ -218,6 +265,7 @@ def matching(text: str) -> Q | None:
     if not words:
         return None
     if connection.vendor == "sqlite":
+        catch_up(connection)  # the writes since the worker's last catch-up, first
         return _sqlite_matching(" AND ".join(f'"{w}"*' for w in words))
     if connection.vendor == "postgresql":
         # Two indexes (the tickets', the public messages'): each word in either.

@@ -416,7 +416,9 @@ def profile_worker(args, secrets: dict[str, str]) -> None:
 # $GRANIAN_PATH; its worker processes run Python threads (--blocking-threads).
 SERVERS = {"gthread-2x2": ("gthread", 2, 2), "gthread-2x1": ("gthread", 2, 1),
            "gthread-2x4": ("gthread", 2, 4), "sync-2": ("sync", 2, 1),
-           "granian-2x1": ("granian", 2, 1), "granian-2x2": ("granian", 2, 2)}
+           "granian-2x1": ("granian", 2, 1), "granian-2x2": ("granian", 2, 2),
+           # as `make run` starts it: an access log line a request (to a file here)
+           "gthread-2x2-log": ("gthread", 2, 2)}
 
 
 def start_gunicorn(tree: Path = ROOT, server: str = "", extra: tuple[str, ...] = (),
@@ -444,6 +446,8 @@ def start_gunicorn(tree: Path = ROOT, server: str = "", extra: tuple[str, ...] =
                      str(threads)]
         elif not (tree / "gunicorn.conf.py").exists():
             shape = ["--workers", "2", "--threads", "2"]
+        if server.endswith("-log"):
+            shape += ["--access-logfile", str(VAR / "access.log")]
         command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "tierdesk.wsgi", "--bind",
                    f"127.0.0.1:{PORT}", *shape, "--log-level", "warning", *extra]
     proc = subprocess.Popen(command, cwd=tree, env=env)
@@ -654,6 +658,10 @@ def main() -> None:
                         help=f"With --web-only: shapes to compare, of {', '.join(SERVERS)} "
                              "(default: as `make run` starts gunicorn).")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--forget-pending", action="store_true",
+                        help="First drop the hook work and queued tasks earlier --web-only "
+                             "runs left on a reused desk (their tickets stay unrouted), so "
+                             "a worker starts with nothing but this run's creates.")
     parser.add_argument("--profile", choices=sorted(SERVERS), default="",
                         help="cProfile ONE gunicorn worker of this shape under the creates' "
                              "load (--create-seconds) and print where its CPU goes.")
@@ -667,6 +675,15 @@ def main() -> None:
         print(f"Writing {args.tickets:,} tickets…", flush=True)
         build(args.tickets)
     count = Ticket.objects.count()
+    if args.forget_pending:
+        from huey.contrib.djhuey import HUEY
+
+        from tierdesk.tickets.models import HookWork
+
+        dropped, tasks = HookWork.objects.all().delete()[0], HUEY.pending_count()
+        HUEY.flush()
+        print(f"Dropped {dropped:,} rows of hook work and {tasks:,} queued tasks left by "
+              f"earlier runs; {count:,} tickets on the desk.", flush=True)
     secrets = tokens()
     CLIENTS = args.clients
     if args.profile:

@@ -254,7 +254,8 @@ def post_phases(post, n: int) -> list[tuple[str, float]]:
 
     parts = [(tokens, "authenticate", "the token"),
              (throttles.TokenRateThrottle, "allow_request", "the throttle"),
-             (view, "parse", "validation (the serializer, the requester's query)"),
+             (view.s.TicketCreateSerializer, "parse",
+              "validation (the serializer, the requester's query)"),
              (view.actions, "create_ticket", "create_ticket, its commit and the task queued"),
              (hooks, "_kick", "… queueing the worker's task (inside the above)"),
              (view, "created", "the answer (its SLA rows: one query)")]
@@ -262,7 +263,8 @@ def post_phases(post, n: int) -> list[tuple[str, float]]:
     saved = []
     for owner, name, label in parts:
         fn = getattr(owner, name)
-        saved.append((owner, name, fn))
+        # put back as it was found (a classmethod stays one)
+        saved.append((owner, name, vars(owner).get(name, fn)))
 
         def wrapped(*args, _fn=fn, _label=label, **kwargs):
             cpu = time.process_time()

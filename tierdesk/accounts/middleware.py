@@ -16,7 +16,7 @@ def _passed_by_api_tokens(base: type) -> type:
     straight through it. Such a request has no session, no CSRF cookie (API views are
     CSRF-exempt; a session is only read when no token is sent), no messages, and its user
     is the token's (DRF sets it on the request); these middleware would only build lazy
-    objects nobody reads and check for changes nobody made: 0.2–0.3 ms of a create
+    objects nobody reads and check for changes nobody made: 118 µs a request, 6 µs now
     (docs/PERFORMANCE.md, "API"). The headers they add on such a request — none — stay
     the same; the security, common, locale and clickjacking middleware still run."""
 

@@ -254,7 +254,8 @@ def post_phases(post, n: int) -> list[tuple[str, float]]:
 
     parts = [(tokens, "authenticate", "the token"),
              (throttles.TokenRateThrottle, "allow_request", "the throttle"),
-             (view, "parse", "validation (the serializer, the requester's query)"),
+             (view.s.TicketCreateSerializer, "parse",
+              "validation (the serializer, the requester's query)"),
              (view.actions, "create_ticket", "create_ticket, its commit and the task queued"),
              (hooks, "_kick", "… queueing the worker's task (inside the above)"),
              (view, "created", "the answer (its SLA rows: one query)")]
@@ -262,7 +263,8 @@ def post_phases(post, n: int) -> list[tuple[str, float]]:
     saved = []
     for owner, name, label in parts:
         fn = getattr(owner, name)
-        saved.append((owner, name, fn))
+        # put back as it was found (a classmethod stays one)
+        saved.append((owner, name, vars(owner).get(name, fn)))
 
         def wrapped(*args, _fn=fn, _label=label, **kwargs):
             cpu = time.process_time()
@@ -320,33 +322,142 @@ class TimedSubscribers:
         hooks._batch.update(self.saved[1])
 
 
+# Where one gunicorn worker's CPU goes (--profile): cumulative time of these functions,
+# (file suffix, function name, label), per create answered.
+PROFILED = [
+    ("gunicorn/workers/gthread.py", "run", "gthread: the main loop (poll, accept, keep-alive)"),
+    ("bench/gunicorn_profile.py", "profiled", "gthread: a pool thread's `handle` (all below)"),
+    ("gunicorn/workers/sync.py", "handle", "sync: `handle` (all below)"),
+    ("gunicorn/http/parser.py", "__next__", "gunicorn: parsing the request"),
+    ("gunicorn/workers/gthread.py", "handle_request", "gunicorn: handle_request (WSGI and below)"),
+    ("gunicorn/http/wsgi.py", "create", "gunicorn: the WSGI environ"),
+    ("gunicorn/http/wsgi.py", "write", "gunicorn: writing the answer"),
+    ("django/core/handlers/wsgi.py", "__call__", "Django: WSGIHandler (all below)"),
+    ("django/core/handlers/wsgi.py", "__init__", "Django: WSGIRequest"),
+    ("django/core/handlers/base.py", "_get_response", "Django: resolve + view (inside middleware)"),
+    ("django/urls/resolvers.py", "resolve", "Django: URL resolving"),
+    ("django/core/handlers/base.py", "get_response", "Django: middleware + view"),
+    ("django/dispatch/dispatcher.py", "send", "Django: signals (request_started/finished...)"),
+    ("django/db/__init__.py", "close_old_connections", "Django: close_old_connections"),
+    ("django/http/response.py", "close", "Django: response.close (request_finished)"),
+    ("rest_framework/views.py", "dispatch", "DRF: dispatch (all below)"),
+    ("rest_framework/views.py", "initialize_request", "DRF: initialize_request"),
+    ("rest_framework/views.py", "initial", "DRF: initial (negotiation, auth, permission, throttle)"),
+    ("rest_framework/views.py", "perform_content_negotiation", "DRF: content negotiation"),
+    ("rest_framework/views.py", "perform_authentication", "DRF: authentication"),
+    ("rest_framework/views.py", "check_permissions", "DRF: permissions"),
+    ("rest_framework/views.py", "check_throttles", "DRF: throttles"),
+    ("rest_framework/request.py", "_parse", "DRF: parsing the body"),
+    ("rest_framework/views.py", "finalize_response", "DRF: finalize_response"),
+    ("rest_framework/response.py", "rendered_content", "DRF: rendering the JSON"),
+    ("tierdesk/api/views/tickets.py", "post", "Tierdesk: TicketList.post (all below)"),
+    ("tierdesk/api/serializers.py", "parse", "Tierdesk: validation"),
+    ("tierdesk/tickets/actions/create.py", "create_ticket", "Tierdesk: create_ticket"),
+    ("tierdesk/api/views/tickets.py", "created", "Tierdesk: the answer's dict"),
+    ("django/utils/deprecation.py", "__call__", "middleware: MiddlewareMixin.__call__ (nested)"),
+]
+
+
+def profile_worker(args, secrets: dict[str, str]) -> None:
+    """cProfile one gunicorn worker under the creates' load and summarise it per create."""
+    import pstats
+    import tempfile
+
+    from django.db import connections
+
+    from tierdesk.accounts.models import Contact
+
+    requester = Contact.objects.order_by("pk").values_list("pk", flat=True).first()
+    assert requester is not None
+    connections.close_all()
+    kind, _workers, threads = SERVERS[args.profile]
+    out = Path(tempfile.mkdtemp(prefix="api-profile-"))
+    proc = start_gunicorn(ROOT, args.profile, extra=(
+        "-c", str(ROOT / "bench" / "gunicorn_profile.py"), "--workers", "1"),
+        env_extra={"TIERDESK_PROFILE_DIR": str(out)})
+    try:
+        warm = load_creates(secrets["agent"], requester, 2, tag=f"{time.time():.0f}warm")
+        load = os.getloadavg()[0]
+        before = cpu_of([proc.pid])
+        c = load_creates(secrets["agent"], requester, args.create_seconds,
+                         tag=f"{time.time():.0f}p")
+        web = (cpu_of([proc.pid]) - before) / max(c["created"], 1) * 1000
+    finally:
+        stop(proc)
+    files = sorted(str(f) for f in out.glob("*.prof"))
+    stats = pstats.Stats(*files)
+    total = sum(v[2] for v in stats.stats.values())  # type: ignore[attr-defined]
+    answered = c["created"] + warm["created"]  # the warm-up is in the profiles too
+    print(f"\n## One gunicorn worker profiled ({kind}, 1 worker × {threads} threads), "
+          f"{CLIENTS} clients, {args.create_seconds:.0f} s, load {load:.1f}\n")
+    print(f"{c['created']:,} created, {c['per_second']:.0f} a second under the profiler, "
+          f"{web:.1f} ms CPU a create (profiled: slower than without); the profiles hold "
+          f"{total * 1000 / answered:.2f} ms a request over {answered:,} requests "
+          f"(warm-up included).\n")
+    print("| part | ms a create (cumulative, profiled) | share |\n|---|---|---|")
+    for suffix, name, label in PROFILED:
+        ct = sum(v[3] for (file, _line, fn), v in stats.stats.items()  # type: ignore[attr-defined]
+                 if fn == name and file.endswith(suffix))
+        if ct:
+            print(f"| {label} | {ct * 1000 / answered:.2f} | {ct / total:.0%} |")
+    print("\nEach middleware's own methods (cumulative, profiled):\n")
+    print("| middleware method | ms a create |\n|---|---|")
+    for (file, line, fn), v in sorted(stats.stats.items(),  # type: ignore[attr-defined]
+                                      key=lambda kv: -kv[1][3]):
+        if (("middleware" in file and fn != "__call__") or file.endswith(
+                "accounts/middleware.py")) and v[3] * 1000 / answered >= 0.005:
+            print(f"| {'/'.join(file.split('/')[-3:])}:{line} {fn} | "
+                  f"{v[3] * 1000 / answered:.3f} |")
+    print("\nTop functions by own time:\n")
+    stats.sort_stats("tottime").print_stats(40)
+
+
 # Server shapes: (worker class, workers, threads). Two workers is what issue 8 names.
+# granian (a Rust HTTP server with a WSGI interface) is not a dependency: for measuring,
+# install it apart (`pip install --target /tmp/granian granian`) and name that folder in
+# $GRANIAN_PATH; its worker processes run Python threads (--blocking-threads).
 SERVERS = {"gthread-2x2": ("gthread", 2, 2), "gthread-2x1": ("gthread", 2, 1),
-           "gthread-2x4": ("gthread", 2, 4), "sync-2": ("sync", 2, 1)}
+           "gthread-2x4": ("gthread", 2, 4), "sync-2": ("sync", 2, 1),
+           "granian-2x1": ("granian", 2, 1), "granian-2x2": ("granian", 2, 2),
+           # as `make run` starts it: an access log line a request (to a file here)
+           "gthread-2x2-log": ("gthread", 2, 2)}
 
 
-def start_gunicorn(tree: Path = ROOT, server: str = "") -> subprocess.Popen:
+def start_gunicorn(tree: Path = ROOT, server: str = "", extra: tuple[str, ...] = (),
+                   env_extra: dict[str, str] | None = None) -> subprocess.Popen:
     """gunicorn on loopback from `tree` (this one, or an older checkout for a side-by-side
     run) on this bench's database; `server` one of SERVERS, else as `make run` starts it
     (gunicorn.conf.py of the tree, when it has one)."""
     global PORT
     PORT = free_port()
-    env = {**os.environ, "TIERDESK_VAR_DIR": str(VAR), "DEBUG": "false"}
+    env = {**os.environ, "TIERDESK_VAR_DIR": str(VAR), "DEBUG": "false", **(env_extra or {})}
     shape: list[str] = []
-    if server:
-        kind, workers, threads = SERVERS[server]
-        shape = ["--worker-class", kind, "--workers", str(workers), "--threads", str(threads)]
-    elif not (tree / "gunicorn.conf.py").exists():
-        shape = ["--workers", "2", "--threads", "2"]
-    proc = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "tierdesk.wsgi", "--bind",
-         f"127.0.0.1:{PORT}", *shape, "--log-level", "warning"],
-        cwd=tree, env=env)
+    kind = SERVERS[server][0] if server else "gthread"
+    if kind == "granian":
+        _kind, workers, threads = SERVERS[server]
+        granian = os.environ.get("GRANIAN_PATH", "/tmp/granian")
+        env["PYTHONPATH"] = os.pathsep.join([str(tree), granian])
+        command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--http", "1",
+                   "--no-ws", "--workers", str(workers), "--blocking-threads", str(threads),
+                   "--host", "127.0.0.1", "--port", str(PORT), "--log-level", "warning",
+                   *extra, "tierdesk.wsgi:application"]
+    else:
+        if server:
+            kind, workers, threads = SERVERS[server]
+            shape = ["--worker-class", kind, "--workers", str(workers), "--threads",
+                     str(threads)]
+        elif not (tree / "gunicorn.conf.py").exists():
+            shape = ["--workers", "2", "--threads", "2"]
+        if server.endswith("-log"):
+            shape += ["--access-logfile", str(VAR / "access.log")]
+        command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "tierdesk.wsgi", "--bind",
+                   f"127.0.0.1:{PORT}", *shape, "--log-level", "warning", *extra]
+    proc = subprocess.Popen(command, cwd=tree, env=env)
     for _ in range(150):
         try:
             conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=2)
-            conn.request("GET", "/api/schema/")
-            if conn.getresponse().status == 200:
+            conn.request("GET", "/api/v1/tickets/")  # cheap: a 401 problem without a token
+            if conn.getresponse().status == 401:
                 return proc
         except OSError:
             pass
@@ -466,8 +577,9 @@ def drain(started: float) -> tuple[int, float]:
     return left, time.perf_counter() - started
 
 
-def cpu_of(pids: list[int]) -> float:
-    """CPU seconds (user + system) used so far by these processes and their children."""
+def cpu_of(pids: list[int], *, system: bool = False) -> float:
+    """CPU seconds (user + system; with `system`, system only) used so far by these
+    processes and their children."""
     total = 0.0
     tick = os.sysconf("SC_CLK_TCK")
     for pid in pids:
@@ -476,7 +588,7 @@ def cpu_of(pids: list[int]) -> float:
                 fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            total += (int(fields[11]) + int(fields[12])) / tick
+            total += (int(fields[12]) if system else int(fields[11]) + int(fields[12])) / tick
     return total
 
 
@@ -548,6 +660,13 @@ def main() -> None:
                         help=f"With --web-only: shapes to compare, of {', '.join(SERVERS)} "
                              "(default: as `make run` starts gunicorn).")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--forget-pending", action="store_true",
+                        help="First drop the hook work and queued tasks earlier --web-only "
+                             "runs left on a reused desk (their tickets stay unrouted), so "
+                             "a worker starts with nothing but this run's creates.")
+    parser.add_argument("--profile", choices=sorted(SERVERS), default="",
+                        help="cProfile ONE gunicorn worker of this shape under the creates' "
+                             "load (--create-seconds) and print where its CPU goes.")
     args = parser.parse_args()
 
     print(f"# bench/api.py — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n{machine()}\n", flush=True)
@@ -558,9 +677,20 @@ def main() -> None:
         print(f"Writing {args.tickets:,} tickets…", flush=True)
         build(args.tickets)
     count = Ticket.objects.count()
+    if args.forget_pending:
+        from huey.contrib.djhuey import HUEY
+
+        from tierdesk.tickets.models import HookWork
+
+        dropped, tasks = HookWork.objects.all().delete()[0], HUEY.pending_count()
+        HUEY.flush()
+        print(f"Dropped {dropped:,} rows of hook work and {tasks:,} queued tasks left by "
+              f"earlier runs; {count:,} tickets on the desk.", flush=True)
     secrets = tokens()
     CLIENTS = args.clients
-    if args.web_only:
+    if args.profile:
+        profile_worker(args, secrets)
+    elif args.web_only:
         web_alone(args, secrets)
     else:
         if not args.creates_only:
@@ -599,7 +729,7 @@ def web_alone(args, secrets: dict[str, str]) -> None:
     print(f"\n## The web side alone: POST /api/v1/tickets/, {CLIENTS} client threads, "
           f"{args.create_seconds:.0f} s a run after 2 s of warm-up\n")
     print("| round | tree | server | created | a second | errors | p50 ms | p95 ms | "
-          "CPU ms a create: gunicorn | client | load avg | UTC |\n"
+          "CPU ms a create: server (of which kernel) | client | load avg | UTC |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in range(args.rounds):
         for server in servers:
@@ -608,16 +738,18 @@ def web_alone(args, secrets: dict[str, str]) -> None:
                 try:
                     load_creates(secrets["agent"], requester, 2, tag=f"{run}warm")
                     load = os.getloadavg()[0]
-                    before = cpu_of([proc.pid])
+                    before, kernel = cpu_of([proc.pid]), cpu_of([proc.pid], system=True)
                     c = load_creates(secrets["agent"], requester, args.create_seconds,
                                      tag=f"{run}w")
                     web = (cpu_of([proc.pid]) - before) / max(c["created"], 1) * 1000
+                    kernel = ((cpu_of([proc.pid], system=True) - kernel)
+                              / max(c["created"], 1) * 1000)
                 finally:
                     stop(proc)
                 name = "this tree" if tree == ROOT else str(tree)
                 print(f"| {n + 1} | {name} | {server or 'as make run'} | {c['created']:,} | "
                       f"**{c['per_second']:.0f}** | {c['errors']} | {c['p50']:.0f} | "
-                      f"{c['p95']:.0f} | {web:.1f} | {c['client_cpu']:.1f} | {load:.1f} | "
+                      f"{c['p95']:.0f} | {web:.1f} ({kernel:.1f}) | {c['client_cpu']:.1f} | {load:.1f} | "
                       f"{datetime.now(UTC):%H:%M:%S} |"
                       + (f" errors e.g. {c['error_sample']}" if c["errors"] else ""), flush=True)
     print(f"\nHook work left pending (for a worker): {pending_work():,}. "

@@ -74,17 +74,19 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# Sessions, CSRF, authentication and messages are Django's, let through untouched by an
+# API request with a bearer token (accounts/middleware.py says why).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "tierdesk.accounts.middleware.SessionMiddleware",
     "tierdesk.accounts.middleware.UserLanguageMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "tierdesk.accounts.middleware.CsrfViewMiddleware",
+    "tierdesk.accounts.middleware.AuthenticationMiddleware",
     "tierdesk.accounts.middleware.UserTimezoneMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "tierdesk.accounts.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

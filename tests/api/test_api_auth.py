@@ -160,3 +160,53 @@ def test_a_bearer_request_answers_in_utc_and_the_users_language_without_cookies(
     r = alice.post("/api/v1/tickets/", {"subject": " ", "description": "y"}, format="json")
     assert r.status_code == 400 and r.json()["field"] == "subject"
     assert r.json()["title"] == "Petición no válida", r.json()
+
+
+def test_a_bearer_request_passes_sessions_csrf_and_messages_and_keeps_every_header(api, people,
+                                                                                  client):
+    """Sessions, CSRF, authentication and messages let a bearer API request through (they
+    would only build what nobody reads); the security, language and length headers are
+    those a browser's request gets, and a browser's session on the API still works and
+    still needs its CSRF token."""
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from tierdesk.accounts import middleware
+
+    factory = RequestFactory()
+    made = {"SessionMiddleware": "session", "CsrfViewMiddleware": "CSRF_COOKIE",
+            "AuthenticationMiddleware": "user", "MessageMiddleware": "_messages"}
+    for name, attribute in made.items():
+        for path, headers, passed in (("/api/v1/tickets/", {"HTTP_AUTHORIZATION": "Bearer t"}, True),
+                                      ("/api/v1/tickets/", {}, False),
+                                      ("/console/", {"HTTP_AUTHORIZATION": "Bearer t"}, False)):
+            request = factory.get(path, HTTP_COOKIE="csrftoken=" + "a" * 32, **headers)
+            if name != "SessionMiddleware":
+                request.session = client.session  # as the session middleware before sets it
+            seen = []
+            getattr(middleware, name)(lambda r, seen=seen: seen.append(r) or HttpResponse())(
+                request)
+            assert seen == [request]
+            made_it = (attribute in request.META if name == "CsrfViewMiddleware"
+                       else hasattr(request, attribute))
+            assert made_it is not passed, (name, path, headers)
+
+    alice = api("alice")
+    r = alice.post("/api/v1/tickets/", {"subject": "Headers", "description": "y"}, format="json")
+    assert r.status_code == 201
+    for header, value in (("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+                          ("Referrer-Policy", "same-origin"),
+                          ("Cross-Origin-Opener-Policy", "same-origin"),
+                          ("Content-Language", "en"), ("Vary", "Accept-Language"),
+                          ("Content-Length", str(len(r.content)))):
+        assert r.get(header) == value, (header, r.headers)
+    assert not r.cookies
+    r = alice.post("/api/v1/tickets/", {"subject": " ", "description": "y"}, format="json")
+    assert r.status_code == 400 and r.json()["field"] == "subject"
+    assert r["X-Frame-Options"] == "DENY" and r["Content-Language"] == "en"
+
+    browser = APIClient(enforce_csrf_checks=True)
+    browser.force_login(people.alice.user)
+    assert browser.get("/api/v1/tickets/").status_code == 200
+    r = browser.post("/api/v1/tickets/", {"subject": "x", "description": "y"}, format="json")
+    assert r.status_code == 403 and "CSRF" in r.json()["detail"], r.json()

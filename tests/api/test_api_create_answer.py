@@ -92,3 +92,33 @@ def test_the_answer_takes_the_sla_rows_the_action_leaves_in_its_prefetch_cache(a
     assert len(sql) - inside == 2, sql
     data = _same_as_read(tess, r)
     assert [row["target"] for row in data["sla"]] == sorted(row["target"] for row in data["sla"])
+
+
+def test_the_answers_labels_follow_the_language_and_its_urls_the_script_prefix(api, people):
+    """The SLA labels and the tickets' URL prefix are made once per language and per script
+    prefix (serializers._Writer): a Spanish user gets Spanish labels after an English one,
+    a desk served under /desk gets /desk URLs, and the next request at the root root URLs."""
+    tom = api("tom")
+    english = tom.post("/api/v1/tickets/", {"subject": "Labels", "description": "y",
+                                             "requester": people.alice.pk}, format="json").json()
+    user = people.tom.user
+    user.language = "es"
+    user.save(update_fields=["language"])
+    spanish = api("tom").post("/api/v1/tickets/", {"subject": "Etiquetas", "description": "y",
+                                                    "requester": people.alice.pk},
+                              format="json").json()
+    assert english["sla"] and [s["target"] for s in english["sla"]] == [
+        s["target"] for s in spanish["sla"]]
+    assert all(e["label"] != s["label"] for e, s in zip(english["sla"], spanish["sla"],
+                                                        strict=True)), (english["sla"],
+                                                                        spanish["sla"])
+    from django.urls import get_script_prefix, set_script_prefix
+
+    before = get_script_prefix()
+    set_script_prefix("/desk/")  # as WSGIHandler does from SCRIPT_NAME (the test client not)
+    try:
+        listed = tom.get("/api/v1/tickets/").json()["results"][0]
+    finally:
+        set_script_prefix(before)
+    assert listed["url"] == f"/desk/api/v1/tickets/{listed['reference']}/"
+    assert tom.get("/api/v1/tickets/").json()["results"][0]["url"].startswith("/api/v1/tickets/")

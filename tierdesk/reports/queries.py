@@ -59,6 +59,10 @@ REPORT_WORK_MEM = "64MB"  # per sort or hash of one report query: a million rows
 # The price of a row handed from a parallel worker to the leader, for grouped percentile
 # queries only (`_sorted_in_parallel`); None: the server's (0.1), and they sort on one core.
 PARALLEL_SORT_TUPLE_COST: float | None = 0.01
+# A table's keyed sorts in two arms at once (`_keyed_times`)? The page's and the totals'
+# sorts always are; a table's alone cost more CPU in two scans than they saved in wall
+# time on the loaded machine (docs/PERFORMANCE.md, "Reports").
+TABLE_ARMS = False
 _DIM_FIELD = {"priority": "priority_id", "category": "category_id",
               "organisation": "organisation_id", "plan": "plan_id", "tier": "tier",
               "agent": "assignee_id", "team": "team_id", "channel": "channel"}
@@ -572,9 +576,7 @@ def _keyed_times(filters: Filters, key: _Key, counted: list[dict[str, Any]], *,
         lighter = weights.index(min(weights))
         arms[lighter].update(aggregates)
         weights[lighter] += weight
-    # Two arms pay only beside the whole set's sorts: a table's keyed sorts alone cost
-    # more CPU in two scans than they save in wall time (docs/PERFORMANCE.md, "Reports").
-    answer = at_once(filters.measures(), [arm for arm in arms if arm] if total
+    answer = at_once(filters.measures(), [arm for arm in arms if arm] if total or TABLE_ARMS
                      else [{**arms[0], **arms[1]}])
 
     def read() -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:

@@ -118,10 +118,10 @@ def at_once(queryset: QuerySet[Any], arms: list[dict[str, Aggregate]]) -> dict[s
     params: list[Any] = []
     for arm in arms:
         # A constant "group" that Django leaves out of GROUP BY: one row, no GROUP BY.
-        sql, arm_params = (queryset.values(_all=Value(1)).annotate(**arm).values(*arm)
-                           .query.sql_with_params())
         if not all(name.isidentifier() for name in arm):
             raise ValueError("an aggregate's name is an identifier")
+        sql, arm_params = (queryset.values(_all=Value(1)).annotate(**arm).values(*arm)
+                           .query.sql_with_params())
         fields = ", ".join(f"'{name}', s.\"{name}\"" for name in arm)
         parts.append(f"SELECT jsonb_build_object({fields})::text FROM ({sql}) s")  # noqa: S608 - our own identifiers; values are parameters
         params.extend(arm_params)

@@ -59,10 +59,6 @@ REPORT_WORK_MEM = "64MB"  # per sort or hash of one report query: a million rows
 # The price of a row handed from a parallel worker to the leader, for grouped percentile
 # queries only (`_sorted_in_parallel`); None: the server's (0.1), and they sort on one core.
 PARALLEL_SORT_TUPLE_COST: float | None = 0.01
-# A table's keyed sorts in two arms at once (`_keyed_times`)? The page's and the totals'
-# sorts always are; a table's alone cost more CPU in two scans than they saved in wall
-# time on the loaded machine (docs/PERFORMANCE.md, "Reports").
-TABLE_ARMS = False
 _DIM_FIELD = {"priority": "priority_id", "category": "category_id",
               "organisation": "organisation_id", "plan": "plan_id", "tier": "tier",
               "agent": "assignee_id", "team": "team_id", "channel": "channel"}
@@ -316,15 +312,18 @@ def _stopped_counts() -> dict[str, Any]:
     return {f"{prefix}_n": Count(f"{prefix}_seconds") for prefix, _name in TARGETS}
 
 
-SHARES = (0.5, 0.9)
+SHARES = (0.5, 0.9)  # the median and p90 of every target
 
 
-def _time_aggregates() -> dict[str, Any]:
-    aggs: dict[str, Any] = {}
-    for prefix, _name in TARGETS:
-        aggs[f"{prefix}_p50"] = Percentile(f"{prefix}_seconds", 0.5)
-        aggs[f"{prefix}_p90"] = Percentile(f"{prefix}_seconds", 0.9)
-    return aggs
+def _share_name(prefix: str, share: float) -> str:
+    return f"{prefix}_p{round(share * 100)}"
+
+
+def _time_aggregates(*prefixes: str) -> dict[str, Any]:
+    """The percentiles of these targets (every target's if none), each over its stopped ones."""
+    return {_share_name(prefix, share): Percentile(f"{prefix}_seconds", share)
+            for prefix, _name in TARGETS if not prefixes or prefix in prefixes
+            for share in SHARES}
 
 
 @contextmanager
@@ -451,13 +450,11 @@ def sla_totals(filters: Filters, *, now: datetime, kpis: Iterable[KpiTarget] = (
         spec = _kpi_fraction(kpi, now)
         if spec is not None:
             kpi_aggs[f"k{kpi.pk}_num"], kpi_aggs[f"k{kpi.pk}_den"] = spec
-    times = _time_aggregates()
     with _tuned():
         # The counts beside each target's sort, at once (`at_once`: one statement).
-        values = at_once(filters.measures(), [
-            {**_count_aggregates(now), **kpi_aggs},
-            {name: times[name] for name in times if name.startswith("fr_")},
-            {name: times[name] for name in times if not name.startswith("fr_")}])
+        values = at_once(filters.measures(), [{**_count_aggregates(now), **kpi_aggs},
+                                              _time_aggregates("fr"),
+                                              _time_aggregates("rp", "res")])
     fractions = {kpi.pk: (values[f"k{kpi.pk}_num"] or 0, values[f"k{kpi.pk}_den"] or 0)
                  for kpi in kpis if f"k{kpi.pk}_num" in values}
     return _sla_row(None, str(_("All")), values), fractions
@@ -553,9 +550,10 @@ def _group_times(filters: Filters, key: _Key, counted: list[dict[str, Any]], see
 
 def _keyed_times(filters: Filters, key: _Key, counted: list[dict[str, Any]], *,
                  total: bool) -> Any:
-    """One sort a target (`KeyedPercentiles`), and the whole set's percentiles if `total`
-    (then in two arms at once: `at_once`); returns how to read the answer, once it is known to
-    be consistent."""
+    """One sort a target (`KeyedPercentiles`), and the whole set's percentiles if `total`,
+    then in two arms at once (`at_once`; a table's sorts alone cost more CPU in two scans
+    than they saved: docs/PERFORMANCE.md, "Reports"); returns how to read the answer,
+    once it is known to be consistent."""
     ordered = sorted(counted, key=lambda row: -1 if row["key"] is None else row["key"])
     picked: dict[str, list[dict[str, Any]]] = {}
     sorts: list[tuple[int, dict[str, Any]]] = []  # (values sorted, aggregates sharing a sort)
@@ -568,16 +566,14 @@ def _keyed_times(filters: Filters, key: _Key, counted: list[dict[str, Any]], *,
         sorts.append((sum(counts), {prefix: KeyedPercentiles(
             key.expression, F(f"{prefix}_seconds"), fractions_for(counts, SHARES))}))
         if total:
-            sorts.append((sum(counts), {f"{prefix}_p{round(s * 100)}": Percentile(
-                f"{prefix}_seconds", s) for s in SHARES}))
-    arms: list[dict[str, Any]] = [{}, {}]
-    weights = [0, 0]
+            sorts.append((sum(counts), _time_aggregates(prefix)))
+    arms: list[dict[str, Any]] = [{}, {}] if total else [{}]
+    weights = [0] * len(arms)
     for weight, aggregates in sorted(sorts, key=lambda sort: -sort[0]):
-        lighter = weights.index(min(weights))
+        lighter = weights.index(min(weights))  # the heaviest sorts first, each to the lighter arm
         arms[lighter].update(aggregates)
         weights[lighter] += weight
-    answer = at_once(filters.measures(), [arm for arm in arms if arm] if total or TABLE_ARMS
-                     else [{**arms[0], **arms[1]}])
+    answer = at_once(filters.measures(), [arm for arm in arms if arm])
 
     def read() -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
         times: dict[Any, dict[str, Any]] = {row["key"]: {} for row in counted}
@@ -585,7 +581,7 @@ def _keyed_times(filters: Filters, key: _Key, counted: list[dict[str, Any]], *,
             values = iter(answer[prefix])
             for row in groups:
                 for share in SHARES:
-                    times[row["key"]][f"{prefix}_p{round(share * 100)}"] = float(
+                    times[row["key"]][_share_name(prefix, share)] = float(
                         unkeyed(next(values), row["key"]))
         whole = {name: answer.get(name) for name in _time_aggregates()} if total else {}
         return times, whole

@@ -79,6 +79,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--code", default=str(ROOT), help="Where tierdesk is imported from.")
     parser.add_argument("--label", default="")
+    parser.add_argument("--profile", default="",
+                        help="Write a cProfile of the last round's hearing to this file.")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from bench import bulk
@@ -115,7 +117,15 @@ def main() -> None:
                 requester=requesters[i % len(requesters)], subject=f"Bench {i}",
                 description="Worker share.", channel="api", impact="one_user",
                 urgency="degraded"))
-        print(f"{label}: {heard_round(connection, hooks, TimedSubscribers)}", flush=True)
+        if args.profile and _round == args.rounds - 1:
+            import cProfile
+
+            with cProfile.Profile() as profile:
+                line = heard_round(connection, hooks, TimedSubscribers)
+            profile.dump_stats(args.profile)
+        else:
+            line = heard_round(connection, hooks, TimedSubscribers)
+        print(f"{label}: {line}", flush=True)
     os.environ.pop("TIERDESK_VAR_DIR", None)
 
 

@@ -10,6 +10,7 @@ from support import T0
 from tierdesk.automation import schedule
 from tierdesk.automation.models import Alarm
 from tierdesk.tickets import actions, hooks
+from tierdesk.tickets.actions import batch as batch_actions
 from tierdesk.tickets.models import EventCode, TicketEvent
 
 pytestmark = pytest.mark.django_db
@@ -161,6 +162,16 @@ def test_a_rule_rolled_back_in_a_batch_leaves_no_assignment_count_nor_notice(
         return real(ticket=ticket, **kwargs)
 
     monkeypatch.setattr(react, "record_rule_applied", failing)
+    # The same failure where the batch plans the new tickets' rules in memory (`_Planned`):
+    # that ticket is then heard on its own, where the rule fails as above.
+    planned_event = batch_actions.planned_event
+
+    def failing_plan(ticket, code, **kwargs):
+        if ticket.subject == "boom" and code == EventCode.AUTO_ESCALATED:
+            raise RuntimeError("the rule's record failed")
+        return planned_event(ticket, code, **kwargs)
+
+    monkeypatch.setattr(batch_actions, "planned_event", failing_plan)
     first, boom, third = (open_ticket(s, at=hours(i)) for i, s in
                           enumerate(["first", "boom", "third"]))
     assert hooks.run_batch() == 3
@@ -172,3 +183,156 @@ def test_a_rule_rolled_back_in_a_batch_leaves_no_assignment_count_nor_notice(
     # Tess first (no work, lowest id); Tia next: Boom's rolled-back assignment not counted.
     assert (first.assignee_id, third.assignee_id) == (people.tess.pk, people.tia.pk)
     assert Notification.objects.filter(ticket__in=[first, third], kind="assigned").count() == 2
+
+
+def _everything(tickets):
+    """Per ticket: its columns, its whole timeline, its SLA rows, its alarm, in-app notices
+    and mails; and routing's state (what a batch writes in place of the actions)."""
+    from tierdesk.automation.models import RoutingState
+    from tierdesk.notifications.models import Notification, OutboxMessage
+    from tierdesk.sla.models import TicketSLA
+
+    out = []
+    for t in tickets:
+        t.refresh_from_db()
+        events = list(t.events.order_by("pk").values_list(
+            "code", "at", "actor_id", "is_public", "body", "payload"))
+        sla = sorted(TicketSLA.objects.filter(ticket=t).values_list(
+            *[f.attname for f in TicketSLA._meta.concrete_fields if f.attname not in ("id",)]))
+        notes = sorted(Notification.objects.filter(ticket=t).values_list(
+            "recipient_id", "kind", "title", "body", "digested_at"))
+        mails = sorted((m.to[0], m.subject, m.text) for m in OutboxMessage.objects.filter(ticket=t))
+        alarm = list(Alarm.objects.filter(ticket=t).values_list("at", flat=True))
+        out.append((t.subject, t.assignee_id, t.team_id, t.status, t.updated_at, t.next_due_at,
+                    events, sla, notes, mails, alarm))
+    routing = sorted(RoutingState.objects.values_list("agent_id", "last_assigned_at"))
+    return out, routing
+
+
+@pytest.fixture
+def more_rules(routed):
+    """Beside the shipped rules: a new ticket's lead told while it is still new (after
+    routing: only those nobody took), and a rule for critical ones that keeps tier 1."""
+    from tierdesk.automation.models import EscalationRule
+    from tierdesk.automation.schedule import _compiled
+
+    EscalationRule.objects.create(name="Still new: tell the lead", position=50,
+                                  when={"new": True, "status": "new"},
+                                  then={"notify": ["team_lead"]})
+    EscalationRule.objects.create(name="Critical stays at tier 1", position=60,
+                                  when={"new": True, "priority": "critical"},
+                                  then={"tier": 1, "notify": ["team_lead"]})
+    _compiled.clear()
+    return routed
+
+
+def _plan(people):
+    from tierdesk.accounts.models import Agent, User
+    from tierdesk.tickets.models import Category, Priority
+
+    tech = Category.objects.get(code="technical")
+    net = Category.objects.get(code="technical-network")
+    people.tess.skills.add(tech)
+    people.tia.skills.add(net)
+    tim = Agent.objects.create(user=User.objects.create_user(
+        "tim@helpful.test", "x", full_name="Tim Tier1"), tier=1)
+    tim.teams.add(people.team)
+    tim.skills.add(Category.objects.get(code="billing"))
+    hardware = Category.objects.create(code="hardware", name="Hardware")  # nobody's skill
+    critical = Priority.objects.get(code="critical")
+    return [("n1", {"category": net}), ("h1", {"category": hardware}),
+            ("c1", {"priority": critical}), ("t1", {"category": tech}), ("x1", {}),
+            ("n2", {"category": net}), ("h2", {"category": hardware, "priority": critical}),
+            ("x2", {}), ("t2", {"category": tech})]
+
+
+def _one_by_one_then_batched(open_ticket, plan, settings, limit):
+    from django.db import transaction
+
+    def make():
+        return [open_ticket(s, at=hours(1 + i / 10), **kw) for i, (s, kw) in enumerate(plan)]
+
+    settings.TICKET_HOOKS_INLINE = True
+    point = transaction.savepoint()
+    one_by_one = _everything(make())
+    transaction.savepoint_rollback(point)
+    settings.TICKET_HOOKS_INLINE = False
+    tickets = make()
+    assert hooks.run_batch(limit=limit) == len(plan)
+    return one_by_one, _everything(tickets)
+
+
+def test_a_planned_batch_writes_what_the_actions_write_one_at_a_time(
+        open_ticket, more_rules, settings, monkeypatch):
+    """New tickets whose rules only route, notify or keep the tier are planned in memory
+    and written together: every column, event (code, instant, payload, order), SLA row,
+    alarm, notice, mail and routing's state equal to the tickets heard one at a time."""
+    from tierdesk.automation import react
+
+    monkeypatch.setattr(hooks, "_kick", lambda: None)
+    planned = []
+    real_take = react._Planned.take
+
+    def take(self, happened):
+        taken = real_take(self, happened)
+        planned.append(taken)
+        return taken
+
+    monkeypatch.setattr(react._Planned, "take", take)
+    plan = _plan(more_rules)
+    one_by_one, batched = _one_by_one_then_batched(open_ticket, plan, settings, len(plan))
+    assert batched == one_by_one
+    assert planned == [True] * len(plan)  # the batch path, not one by one
+    outcomes, _routing = batched
+    assert None in [o[1] for o in outcomes] and len({o[1] for o in outcomes}) == 4
+    still_new = [o for o in outcomes if o[3] == "new"]
+    assert still_new and all(any(e[0] == EventCode.AUTO_ESCALATED and e[5]["rule"] ==
+                                 "Still new: tell the lead" for e in o[6]) for o in still_new)
+
+
+def test_a_batch_that_cannot_write_its_plan_hears_the_tickets_one_by_one(
+        open_ticket, more_rules, settings, monkeypatch):
+    """Writing the planned tickets fails: their savepoint is rolled back, routing's counts
+    forgotten, and each is heard on its own, with the same result as one at a time."""
+    from tierdesk.tickets.models import Ticket
+
+    monkeypatch.setattr(hooks, "_kick", lambda: None)
+    real = batch_actions.write_planned
+    failed = []
+
+    def write_planned(*, events, touched):
+        real(events=events, touched=touched)  # written, then rolled back
+        if not failed:
+            failed.append(len(events))
+            raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(batch_actions, "write_planned", write_planned)
+    plan = _plan(more_rules)
+    one_by_one, batched = _one_by_one_then_batched(open_ticket, plan, settings, len(plan))
+    assert failed and failed[0] > len(plan)
+    assert batched == one_by_one
+    # Nothing of the rolled-back write is left beside what one by one wrote.
+    assert Ticket.objects.filter(events__code=EventCode.ASSIGNED).count() == sum(
+        1 for o in batched[0] if o[1] is not None)
+
+
+def test_a_ticket_whose_plan_fails_is_heard_on_its_own_as_one_at_a_time(
+        open_ticket, more_rules, settings, monkeypatch):
+    """Planning a ticket's rules fails after routing planned it (its counts already taken):
+    the plan is dropped, routing's counts forgotten, and the ticket heard on its own gets
+    the engineer, events and notices it gets one at a time; the others stay planned."""
+    monkeypatch.setattr(hooks, "_kick", lambda: None)
+    planned_event = batch_actions.planned_event
+    failed = []
+
+    def failing_plan(ticket, code, **kwargs):
+        if ticket.subject == "t1" and code == EventCode.AUTO_ESCALATED and not failed:
+            failed.append(ticket.pk)
+            raise RuntimeError("a passing failure")
+        return planned_event(ticket, code, **kwargs)
+
+    monkeypatch.setattr(batch_actions, "planned_event", failing_plan)
+    plan = _plan(more_rules)
+    one_by_one, batched = _one_by_one_then_batched(open_ticket, plan, settings, len(plan))
+    assert len(failed) == 1
+    assert batched == one_by_one

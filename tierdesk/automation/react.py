@@ -36,6 +36,7 @@ from tierdesk.notifications.notifier import Notice, notify, notify_later, notify
 from tierdesk.sla.models import TARGET_LABELS
 from tierdesk.tickets import actions
 from tierdesk.tickets.actions import base as action_base
+from tierdesk.tickets.actions import batch as batch_actions
 from tierdesk.tickets.actions.escalation import (
     SWEEP_CODES,
     record_automation_failed,
@@ -78,9 +79,16 @@ def on_many(happenings: list[Happened]) -> None:
     active = _rules_once()
     heard = []
     with routing.batch(), notifier.gathering():
+        planned = _Planned(active)
         for happened in happenings:
+            if planned.take(happened):
+                heard.append(happened.ticket)
+                continue
+            # Written before any other ticket's work, so everything stays in order.
+            planned.write()
             if _on_happened(happened, active=active, sync=False):
                 heard.append(happened.ticket)
+        planned.write()
     try:
         with transaction.atomic():
             schedule.sync_many(heard, active=active)
@@ -88,6 +96,103 @@ def on_many(happenings: list[Happened]) -> None:
         log.exception("could not reschedule %s tickets at once; one by one", len(heard))
         for ticket in heard:
             _sync(ticket, active=active, at=clock.now())
+
+
+# What the rules of a new ticket may do for it to be planned in memory with the batch's
+# other new tickets (`_Planned`); any other action, or a change of tier, goes one by one.
+_PLANNABLE = frozenset({"route", "tier", "raise_tier", "notify"})
+
+
+class _Planned:
+    """A batch's new tickets, routed in memory one after another and written together.
+
+    A new ticket whose rules only route, notify, or set the tier it already has, is
+    planned as `react` would act on it (the same rules matched in the same order, the same
+    choice from the same counts, the same events, notices and records of the rules), and
+    written with the other planned tickets before any ticket that is not (`write`): one
+    INSERT of events, each ticket's SLA rows and columns, one RoutingState upsert, in
+    place of four savepoints and eight statements a ticket. Should the writing fail, the
+    planned tickets are rolled back (their savepoint) and heard one by one as before, each
+    rule in its own savepoint."""
+
+    def __init__(self, active: Callable[[], list[CompiledRule]]):
+        self.active = active
+        self.plan = routing.Plan()
+        self.taken: list[Happened] = []
+
+    def take(self, happened: Happened) -> bool:
+        """Plan the ticket's new-ticket rules; False (nothing planned) when they are not
+        plannable or planning them fails (the caller hears it one by one)."""
+        ticket = happened.ticket
+        events = [e for e in happened.events if e.code in _REACTIVE]
+        if len(events) != 1 or events[0].code != EventCode.CREATED:
+            return False
+        rules = [r for r in self.active() if not r.is_timed and r.moment == "new"]
+        for rule in rules:
+            for name, value in rule.actions:
+                if name not in _PLANNABLE:
+                    return False
+                tier = min(ticket.tier + 1, 3) if name == "raise_tier" else value
+                if name in ("raise_tier", "tier") and int(tier) != ticket.tier:
+                    return False
+        at = max(e.at for e in happened.events)
+        key = f"ev{events[0].pk}"
+        plan = routing.Plan()
+        state = (ticket.assignee_id, ticket.team_id, ticket.status)
+        try:
+            for rule in rules:
+                if matches(rule, ticket):
+                    did = self._apply(rule, ticket, at=at, key=key, plan=plan)
+                    plan.events.append(batch_actions.planned_event(
+                        ticket, EventCode.AUTO_ESCALATED, actor=None, at=at, is_public=False,
+                        rule=rule.name, moment="new", did=did))
+        except Exception:
+            log.info("ticket %s: its rules are heard one by one", ticket.pk, exc_info=True)
+            if (ticket.assignee_id, ticket.team_id, ticket.status) != state:
+                ticket.refresh_from_db()
+            routing.forget()  # the counts may hold this ticket's planned assignment
+            return False
+        self.plan.events += plan.events
+        self.plan.touched += plan.touched
+        self.plan.notices += plan.notices
+        for pk, served in plan.served.items():
+            self.plan.served.pop(pk, None)
+            self.plan.served[pk] = served
+        self.taken.append(happened)
+        return True
+
+    @staticmethod
+    def _apply(rule: CompiledRule, ticket: Ticket, *, at: datetime, key: str,
+               plan: routing.Plan) -> list[str]:
+        """`apply` of a plannable rule, into `plan`."""
+        did: list[str] = []
+        for name, value in rule.actions:
+            if name == "notify":
+                people = recipients.resolve(value, ticket)
+                plan.notices.append((None, Notice(
+                    key=key, kind="rule", recipients=tuple(people), ticket=ticket, at=at,
+                    context={"rule": rule.name})))
+                did.append("notified " + ", ".join(str(p) for p in people))
+            elif name == "route" and ticket.assignee_id is None and ticket.is_active:
+                routed = routing.plan_route(ticket, at=at, plan=plan)
+                did.append(f"routed to {routed}" if routed else "not routed")
+        return did
+
+    def write(self) -> None:
+        """Write the planned tickets; if that fails, hear them one by one instead."""
+        if not self.taken:
+            return
+        plan, taken = self.plan, self.taken
+        self.plan, self.taken = routing.Plan(), []
+        try:
+            with transaction.atomic():
+                plan.write()
+        except Exception:
+            log.exception("could not write %s planned tickets at once; one by one", len(taken))
+            routing.forget()
+            for happened in taken:
+                happened.ticket.refresh_from_db()
+                _on_happened(happened, active=self.active, sync=False)
 
 
 def _rules_once() -> Callable[[], list[CompiledRule]]:

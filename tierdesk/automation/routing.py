@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.db.models import Count
@@ -33,10 +33,11 @@ from tierdesk.notifications import recipients
 from tierdesk.notifications.notifier import Notice, notify_later
 from tierdesk.sla.engine import Calendar
 from tierdesk.tickets import actions
+from tierdesk.tickets.actions import batch as batch_actions
 from tierdesk.tickets.actions.base import last_recorded
 from tierdesk.tickets.actions.escalation import record_not_routed
 from tierdesk.tickets.lifecycle import ACTIVE
-from tierdesk.tickets.models import Category, EventCode, Ticket
+from tierdesk.tickets.models import Category, EventCode, Ticket, TicketEvent
 
 ROUTABLE_ROLES = (Agent.Role.AGENT, Agent.Role.TEAM_LEAD)
 _calendars: dict[tuple[int, int], Calendar] = {}
@@ -179,12 +180,73 @@ def route(ticket: Ticket, *, at: datetime) -> Agent | None:
     RoutingState.objects.bulk_create([RoutingState(agent=choice.agent, last_assigned_at=at)],
                                      update_conflicts=True, unique_fields=["agent"],
                                      update_fields=["last_assigned_at"])
-    state = _batch.get()
-    if state is not None and choice.agent.pk in state.load:
-        # What the next ticket's query would count: one more open ticket, served now.
-        state.load[choice.agent.pk] += 1
-        state.served[choice.agent.pk] = at
+    _count_in(choice.agent, at)
     event = last_recorded(ticket, EventCode.ASSIGNED)
     notify_later(Notice(key=f"ev{event.pk}", kind="assigned", recipients=(choice.agent.user,),
                         ticket=ticket, at=at, context={"reason": choice.reason}))
+    return choice.agent
+
+
+def _count_in(agent: Agent, at: datetime) -> None:
+    state = _batch.get()
+    if state is not None and agent.pk in state.load:
+        # What the next ticket's query would count: one more open ticket, served now.
+        state.load[agent.pk] += 1
+        state.served[agent.pk] = at
+
+
+@dataclass
+class Plan:
+    """What routing planned for some of a batch's tickets and has not written yet: the
+    events in order (`batch_actions.write_planned`), the tickets to touch, the notices
+    to gather once their events have keys, and each agent's last assignment."""
+
+    events: list[TicketEvent] = field(default_factory=list)
+    touched: list[tuple[Ticket, datetime, list[str]]] = field(default_factory=list)
+    # A notice keyed by an event planned here (its key filled in when written), or as is.
+    notices: list[tuple[TicketEvent | None, Notice]] = field(default_factory=list)
+    served: dict[int, tuple[Agent, datetime]] = field(default_factory=dict)
+
+    def write(self) -> None:
+        """Write what was planned (inside the caller's transaction), then gather the
+        notices, keyed by their events as `route` keys them."""
+        batch_actions.write_planned(events=self.events, touched=self.touched)
+        if self.served:
+            # One upsert for the batch: each agent's last assignment, as the
+            # one-ticket upserts in turn would leave it.
+            RoutingState.objects.bulk_create(
+                [RoutingState(agent=agent, last_assigned_at=at)
+                 for agent, at in self.served.values()],
+                update_conflicts=True, unique_fields=["agent"],
+                update_fields=["last_assigned_at"])
+        for event, notice in self.notices:
+            notify_later(notice if event is None else replace(notice, key=f"ev{event.pk}"))
+
+
+def plan_route(ticket: Ticket, *, at: datetime, plan: Plan) -> Agent | None:
+    """`route`, planned into `plan` instead of written: the same choice, events, changes
+    to `ticket`, counts and notices (their keys filled in when the plan is written)."""
+    choice = best_engineer(ticket, at=at)
+    if choice.agent is None:
+        event = batch_actions.planned_event(ticket, EventCode.NOT_ROUTED, actor=None, at=at,
+                                            is_public=False, body=choice.reason,
+                                            reason=choice.reason)
+        plan.events.append(event)
+        plan.notices.append((event, Notice(
+            key="", kind="not_routed", recipients=tuple(recipients.resolve(["team_lead"], ticket)),
+            ticket=ticket, at=at, context={"reason": choice.reason})))
+        return None
+    planned = batch_actions.plan_assign(ticket=ticket, agent=choice.agent, team=ticket.team,
+                                        reason=choice.reason, at=at)
+    if planned is not None:
+        plan.events += planned.events
+        plan.touched.append((ticket, at, planned.fields))
+    plan.served.pop(choice.agent.pk, None)  # insertion order: the last assignment last
+    plan.served[choice.agent.pk] = (choice.agent, at)
+    _count_in(choice.agent, at)
+    assigned = planned.events[0] if planned is not None else None
+    if assigned is not None:
+        plan.notices.append((assigned, Notice(
+            key="", kind="assigned", recipients=(choice.agent.user,), ticket=ticket, at=at,
+            context={"reason": choice.reason})))
     return choice.agent

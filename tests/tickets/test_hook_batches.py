@@ -336,3 +336,51 @@ def test_a_ticket_whose_plan_fails_is_heard_on_its_own_as_one_at_a_time(
     one_by_one, batched = _one_by_one_then_batched(open_ticket, plan, settings, len(plan))
     assert len(failed) == 1
     assert batched == one_by_one
+
+
+def test_write_planned_touches_many_tickets_as_touch_does_one_by_one(open_ticket, people):
+    """`write_planned` (events in one INSERT, `touch_many`) leaves the tickets, their
+    timelines and SLA rows as `record` and `touch` one ticket at a time do, also when the
+    deadline moves (waiting on the customer pauses the clock) or a row must go."""
+    from django.db import transaction
+
+    from tierdesk.sla.models import TicketSLA
+    from tierdesk.tickets.actions.base import record, touch
+    from tierdesk.tickets.models import Ticket
+
+    def state(tickets):
+        out = []
+        for t in Ticket.objects.filter(pk__in=[t.pk for t in tickets]).order_by("pk"):
+            out.append((t.status, t.updated_at, t.next_due_at,
+                        list(t.events.order_by("pk").values_list(
+                            "code", "at", "is_public", "body", "payload")),
+                        sorted(TicketSLA.objects.filter(ticket=t).values_list(
+                            *[f.attname for f in TicketSLA._meta.concrete_fields
+                              if f.attname != "id"]))))
+        return out
+
+    tickets = [open_ticket(f"s{i}", at=hours(i)) for i in range(3)]
+    stray = TicketSLA.objects.filter(ticket=tickets[2]).first()
+    TicketSLA.objects.create(**{f.attname: getattr(stray, f.attname) for f in
+                                TicketSLA._meta.concrete_fields if f.attname != "id"} |
+                             {"target": "stray"})
+    moves = [(tickets[0], "waiting_customer", hours(3)), (tickets[1], "open", hours(4)),
+             (tickets[2], "waiting_third_party", hours(5))]
+    point = transaction.savepoint()
+    for ticket, status, at in moves:
+        record(ticket, EventCode.STATUS_CHANGED, actor=None, at=at, change=(ticket.status, status))
+        ticket.status = status
+        touch(ticket, at, fields=["status"])
+    one_by_one = state(tickets)
+    transaction.savepoint_rollback(point)
+    tickets = [Ticket.objects.get(pk=t.pk) for t in tickets]
+    events, touched = [], []
+    for ticket, (_t, status, at) in zip(tickets, moves, strict=True):
+        events.append(batch_actions.planned_event(ticket, EventCode.STATUS_CHANGED, actor=None,
+                                                  at=at, change=(ticket.status, status)))
+        ticket.status = status
+        touched.append((ticket, at, ["status"]))
+    batch_actions.write_planned(events=events, touched=touched)
+    assert state(tickets) == one_by_one
+    assert one_by_one[0][2] is None  # paused: its deadline moved (to none)
+    assert not TicketSLA.objects.filter(target="stray").exists()

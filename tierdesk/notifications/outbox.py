@@ -38,6 +38,7 @@ from django.db.models import F, Field, JSONField, Model, Q
 from django.db.models.expressions import RawSQL
 
 from tierdesk.lib import clock
+from tierdesk.lib.sql import insert_many
 from tierdesk.notifications.models import OutboxMessage
 
 if TYPE_CHECKING:
@@ -340,8 +341,8 @@ def insert_rows(model: type[Model], rows: list[dict[str, Any]]) -> list[int]:
     if not rows:
         return []
     if connection.vendor != "postgresql":
-        created = model._default_manager.bulk_create([model(**row) for row in rows],
-                                                      batch_size=500)
+        created = [model(**row) for row in rows]
+        insert_many(created)
         return [m.pk for m in created]
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     table = model._meta.db_table

@@ -19,7 +19,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.utils.translation import gettext as _
 
 from tierdesk.accounts.models import Agent, Team, User
-from tierdesk.lib.sql import run
+from tierdesk.lib.sql import insert_many, run
 from tierdesk.sla import adapter as sla_adapter
 from tierdesk.sla.models import TicketSLA
 from tierdesk.tickets.actions import base
@@ -83,7 +83,7 @@ def write_planned(*, events: list[TicketEvent],
     """Append the planned events (one INSERT, in order), then refresh and save each touched
     ticket as `touch` does (its SLA rows read the timeline these events are part of)."""
     if events:
-        TicketEvent.objects.bulk_create(events)
+        insert_many(events)
         appended = base.appended()
         if appended is not None:
             appended.extend(events)

@@ -198,7 +198,7 @@ def _everything(tickets):
         events = list(t.events.order_by("pk").values_list(
             "code", "at", "actor_id", "is_public", "body", "payload"))
         sla = sorted(TicketSLA.objects.filter(ticket=t).values_list(
-            *[f.attname for f in TicketSLA._meta.concrete_fields if f.attname not in ("id",)]))
+            *[f.attname for f in TicketSLA._meta.concrete_fields if f.attname not in ("id", "ticket_id")]))
         notes = sorted(Notification.objects.filter(ticket=t).values_list(
             "recipient_id", "kind", "title", "body", "digested_at"))
         mails = sorted((m.to[0], m.subject, m.text) for m in OutboxMessage.objects.filter(ticket=t))

@@ -184,12 +184,13 @@ class _Planned:
             return
         plan, taken = self.plan, self.taken
         self.plan, self.taken = routing.Plan(), []
+        mark = notifier.gathered_mark()
         try:
             with transaction.atomic():
                 plan.write()
         except Exception:
             log.exception("could not write %s planned tickets at once; one by one", len(taken))
-            routing.forget()
+            _rolled_back(mark)
             for happened in taken:
                 happened.ticket.refresh_from_db()
                 _on_happened(happened, active=self.active, sync=False)

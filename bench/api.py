@@ -732,8 +732,8 @@ def web_alone(args, secrets: dict[str, str]) -> None:
           "CPU ms a create: server (of which kernel) | client | load avg | UTC |\n"
           "|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in range(args.rounds):
-        # Every other round in the reverse order: the first run of a round costs more
-        # (measured: ~0.5 ms CPU a create, whichever tree runs first).
+        # Every other round in the reverse order: the first run of a round tended to cost
+        # more (0.3–0.7 ms CPU a create in 3 of 4 sets of rounds, whichever tree ran first).
         order = [(server, tree) for server in servers for tree in trees]
         for server, tree in order if n % 2 == 0 else order[::-1]:
             proc = start_gunicorn(tree, server)

@@ -104,20 +104,8 @@ def test_a_batch_routes_and_tells_exactly_as_one_action_at_a_time(open_ticket, r
     heard one by one: the batch's in-memory counts answer as the queries would."""
     from django.db import transaction
 
-    from tierdesk.accounts.models import Agent, User
-    from tierdesk.tickets.models import Category
-
     people = routed
-    tech = Category.objects.get(code="technical")
-    net = Category.objects.get(code="technical-network")
-    billing = Category.objects.get(code="billing")
-    people.tess.skills.add(tech)
-    people.tia.skills.add(net)
-    tim = Agent.objects.create(user=User.objects.create_user(
-        "tim@helpful.test", "x", full_name="Tim Tier1"), tier=1)
-    tim.teams.add(people.team)
-    tim.skills.add(billing)
-    hardware = Category.objects.create(code="hardware", name="Hardware")  # nobody's skill
+    tech, net, billing, hardware, tim = _skilled_desk(people)
     monkeypatch.setattr(hooks, "_kick", lambda: None)
     settings.TICKET_HOOKS_INLINE = True
     open_ticket("already Tess's", category=tech, at=hours(0))  # Tess has open work
@@ -226,19 +214,29 @@ def more_rules(routed):
     return routed
 
 
-def _plan(people):
+def _skilled_desk(people):
+    """Tess knows technical matters, Tia the network, a new tier-1 Tim billing; nobody
+    knows hardware. (technical, network, billing, hardware, Tim)"""
     from tierdesk.accounts.models import Agent, User
-    from tierdesk.tickets.models import Category, Priority
+    from tierdesk.tickets.models import Category
 
     tech = Category.objects.get(code="technical")
     net = Category.objects.get(code="technical-network")
+    billing = Category.objects.get(code="billing")
     people.tess.skills.add(tech)
     people.tia.skills.add(net)
     tim = Agent.objects.create(user=User.objects.create_user(
         "tim@helpful.test", "x", full_name="Tim Tier1"), tier=1)
     tim.teams.add(people.team)
-    tim.skills.add(Category.objects.get(code="billing"))
+    tim.skills.add(billing)
     hardware = Category.objects.create(code="hardware", name="Hardware")  # nobody's skill
+    return tech, net, billing, hardware, tim
+
+
+def _plan(people):
+    from tierdesk.tickets.models import Priority
+
+    tech, net, _billing, hardware, _tim = _skilled_desk(people)
     critical = Priority.objects.get(code="critical")
     return [("n1", {"category": net}), ("h1", {"category": hardware}),
             ("c1", {"priority": critical}), ("t1", {"category": tech}), ("x1", {}),

@@ -152,14 +152,14 @@ def test_a_rule_rolled_back_in_a_batch_leaves_no_assignment_count_nor_notice(
     monkeypatch.setattr(react, "record_rule_applied", failing)
     # The same failure where the batch plans the new tickets' rules in memory (`_Planned`):
     # that ticket is then heard on its own, where the rule fails as above.
-    planned_event = batch_actions.planned_event
+    event_for = batch_actions.event_for
 
     def failing_plan(ticket, code, **kwargs):
         if ticket.subject == "boom" and code == EventCode.AUTO_ESCALATED:
             raise RuntimeError("the rule's record failed")
-        return planned_event(ticket, code, **kwargs)
+        return event_for(ticket, code, **kwargs)
 
-    monkeypatch.setattr(batch_actions, "planned_event", failing_plan)
+    monkeypatch.setattr(batch_actions, "event_for", failing_plan)
     first, boom, third = (open_ticket(s, at=hours(i)) for i, s in
                           enumerate(["first", "boom", "third"]))
     assert hooks.run_batch() == 3
@@ -320,16 +320,16 @@ def test_a_ticket_whose_plan_fails_is_heard_on_its_own_as_one_at_a_time(
     the plan is dropped, routing's counts forgotten, and the ticket heard on its own gets
     the engineer, events and notices it gets one at a time; the others stay planned."""
     monkeypatch.setattr(hooks, "_kick", lambda: None)
-    planned_event = batch_actions.planned_event
+    event_for = batch_actions.event_for
     failed = []
 
     def failing_plan(ticket, code, **kwargs):
         if ticket.subject == "t1" and code == EventCode.AUTO_ESCALATED and not failed:
             failed.append(ticket.pk)
             raise RuntimeError("a passing failure")
-        return planned_event(ticket, code, **kwargs)
+        return event_for(ticket, code, **kwargs)
 
-    monkeypatch.setattr(batch_actions, "planned_event", failing_plan)
+    monkeypatch.setattr(batch_actions, "event_for", failing_plan)
     plan = _plan(more_rules)
     one_by_one, batched = _one_by_one_then_batched(open_ticket, plan, settings, len(plan))
     assert len(failed) == 1
@@ -374,7 +374,7 @@ def test_write_planned_touches_many_tickets_as_touch_does_one_by_one(open_ticket
     tickets = [Ticket.objects.get(pk=t.pk) for t in tickets]
     events, touched = [], []
     for ticket, (_t, status, at) in zip(tickets, moves, strict=True):
-        events.append(batch_actions.planned_event(ticket, EventCode.STATUS_CHANGED, actor=None,
+        events.append(batch_actions.event_for(ticket, EventCode.STATUS_CHANGED, actor=None,
                                                   at=at, change=(ticket.status, status)))
         ticket.status = status
         touched.append((ticket, at, ["status"]))

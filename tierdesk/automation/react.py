@@ -143,7 +143,7 @@ class _Planned:
             for rule in rules:
                 if matches(rule, ticket):
                     did = self._apply(rule, ticket, at=at, key=key, plan=plan)
-                    plan.events.append(batch_actions.planned_event(
+                    plan.events.append(batch_actions.event_for(
                         ticket, EventCode.AUTO_ESCALATED, actor=None, at=at, is_public=False,
                         rule=rule.name, moment="new", did=did))
         except Exception:

@@ -228,7 +228,7 @@ def plan_route(ticket: Ticket, *, at: datetime, plan: Plan) -> Agent | None:
     to `ticket`, counts and notices (their keys filled in when the plan is written)."""
     choice = best_engineer(ticket, at=at)
     if choice.agent is None:
-        event = batch_actions.planned_event(ticket, EventCode.NOT_ROUTED, actor=None, at=at,
+        event = batch_actions.event_for(ticket, EventCode.NOT_ROUTED, actor=None, at=at,
                                             is_public=False, body=choice.reason,
                                             reason=choice.reason)
         plan.events.append(event)

@@ -54,19 +54,19 @@ def run(conn: Any, sql: str, params: Sequence[Any], *, fetch_all: bool = False
 def insert_many(instances: Sequence[Model]) -> None:
     """INSERT new rows of one model as `bulk_create` would (each field's `pre_save` and
     prepared value; the new keys set on the instances, in order), by one multi-row
-    statement per few hundred rows, written once per model and row count: none of the
-    ORM's per-value compiler work."""
+    statement per few hundred rows (`insert_statement`): none of the ORM's per-value
+    compiler work."""
     if not instances:
         return
     conn = connections[DEFAULT_DB_ALIAS]
     model = type(instances[0])
-    fields = _insert_fields(model)
+    fields = insert_statement(model, conn.vendor, 1)[1]
     per = max(1, min(500, 30_000 // len(fields)))  # under SQLite's 32,766 parameters
     for start in range(0, len(instances), per):
         chunk = instances[start:start + per]
         values = [f.get_db_prep_save(f.pre_save(obj, True), conn) for obj in chunk
                   for f in fields]
-        found = run(conn, _insert_many_sql(model, conn.vendor, len(chunk)), values,
+        found = run(conn, insert_statement(model, conn.vendor, len(chunk))[0], values,
                     fetch_all=True)[0]
         # Keys come from the table's sequence (PostgreSQL) or its largest rowid + 1
         # (SQLite) row after row, so in the order written; RETURNING's order is not
@@ -78,16 +78,17 @@ def insert_many(instances: Sequence[Model]) -> None:
 
 
 @functools.cache
-def _insert_fields(model: type[Model]) -> tuple[Field, ...]:
-    return tuple(f for f in model._meta.concrete_fields if not f.primary_key)
-
-
-@functools.cache
-def _insert_many_sql(model: type[Model], vendor: str, n: int) -> str:
-    """Identifiers from the model only; every value is a parameter."""
+def insert_statement(model: type[Model], vendor: str, rows: int, unique: str | None = None
+                     ) -> tuple[str, tuple[Field, ...]]:
+    """The INSERT of `rows` new rows of the model, returning their keys, and the fields
+    whose prepared values it takes, row after row; with `unique`, a row holding the same
+    value of that column wins (ON CONFLICT DO NOTHING). Written once per model and count:
+    identifiers from the model only, every value a parameter."""
     q = connection.ops.quote_name
-    fields = _insert_fields(model)
+    fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    skip = (f"ON CONFLICT ({q(str(model._meta.get_field(unique).column))}) DO NOTHING "  # type: ignore[union-attr]
+            if unique else "")
     return (f"INSERT INTO {q(model._meta.db_table)} "  # noqa: S608 - identifiers only
-            f"({', '.join(q(str(f.column)) for f in fields)}) VALUES {', '.join([row] * n)} "
-            f"RETURNING {q(str(model._meta.pk.column))}")
+            f"({', '.join(q(str(f.column)) for f in fields)}) VALUES {', '.join([row] * rows)} "
+            f"{skip}RETURNING {q(str(model._meta.pk.column))}"), fields

@@ -16,6 +16,7 @@ from django.db.models import F, Field, Model, Sum
 
 from tierdesk.accounts.models import Organisation, User
 from tierdesk.lib import clock
+from tierdesk.lib.sql import insert_statement
 from tierdesk.lib.sql import run as run_sql
 from tierdesk.sla import adapter as sla_adapter
 from tierdesk.sla.models import TicketSLA
@@ -117,33 +118,28 @@ def next_number() -> int:
     return TicketCounter.objects.values_list("last", flat=True).get(pk=1)
 
 
+def event_for(ticket: Ticket, code: EventCode | str, *, actor: User | None, at: datetime,
+              is_public: bool = True, body: str = "", change: tuple[Any, Any] | None = None,
+              **payload: Any) -> TicketEvent:
+    """The event `record` appends, unsaved (the worker's batches write many at once)."""
+    payload.setdefault("by", actor_kind(actor))
+    if change is not None:
+        payload["from"], payload["to"] = change
+    return TicketEvent(ticket=ticket, code=code, actor=actor, at=at, is_public=is_public,
+                       body=body, payload=payload)
+
+
 def record(ticket: Ticket, code: EventCode | str, *, actor: User | None, at: datetime,
            is_public: bool = True, body: str = "", change: tuple[Any, Any] | None = None,
            **payload: Any) -> TicketEvent:
     """Append one event. `change` is the (from, to) of what moved, kept as two keys."""
-    payload.setdefault("by", actor_kind(actor))
-    if change is not None:
-        payload["from"], payload["to"] = change
-    event = TicketEvent(ticket=ticket, code=code, actor=actor, at=at, is_public=is_public,
-                        body=body, payload=payload)
+    event = event_for(ticket, code, actor=actor, at=at, is_public=is_public, body=body,
+                      change=change, **payload)
     insert(event)
     appended = _appended.get()
     if appended is not None:
         appended.append(event)
     return event
-
-
-@functools.cache
-def _insert_sql(model: type[Model], vendor: str, unique: str | None
-                ) -> tuple[str, tuple[Field, ...]]:
-    q = connection.ops.quote_name
-    fields = tuple(f for f in model._meta.concrete_fields if not f.primary_key)
-    names = ", ".join(q(str(f.column)) for f in fields)
-    skip = (f"ON CONFLICT ({q(str(model._meta.get_field(unique).column))}) DO NOTHING "  # type: ignore[union-attr]
-            if unique else "")
-    return (f"INSERT INTO {q(model._meta.db_table)} ({names}) "  # noqa: S608 - identifiers only
-            f"VALUES ({', '.join(['%s'] * len(fields))}) {skip}"
-            f"RETURNING {q(str(model._meta.pk.column))}"), fields
 
 
 def insert(instance: Model, *, unique: str | None = None) -> bool:
@@ -156,7 +152,7 @@ def insert(instance: Model, *, unique: str | None = None) -> bool:
     # The connection itself, not django.db.connection: the proxy's look-up on every
     # attribute the fields' conversions read costs more than the conversions.
     conn = connections[DEFAULT_DB_ALIAS]
-    sql, fields = _insert_sql(type(instance), conn.vendor, unique)
+    sql, fields = insert_statement(type(instance), conn.vendor, 1, unique)
     values = [f.get_db_prep_save(f.pre_save(instance, True), conn) for f in fields]
     row = run_sql(conn, sql, values)[0]
     if row is None:

@@ -152,16 +152,22 @@ def change_category(*, actor: User | None, ticket: Ticket, category: Category | 
     touch(ticket, at, fields=["category"])
 
 
+def check_assignable(agent: Agent, ticket: Ticket) -> None:
+    """Refuse an agent who cannot take the ticket: inactive, or below its tier."""
+    if not agent.user.is_active:
+        raise ActionError(_("%(a)s is not active.") % {"a": agent}, field="assignee")
+    if agent.tier < ticket.tier:
+        raise ActionError(_("%(a)s works at tier %(t)s; this ticket is at tier %(n)s.") % {
+            "a": agent, "t": agent.tier, "n": ticket.tier}, field="assignee")
+
+
 @action
 def assign(*, actor: User | None, ticket: Ticket, agent: Agent | None = None,
            team: Team | None = None, reason: str = "", at: datetime | None = None) -> None:
     """Give the ticket to an agent and/or a team (None clears it)."""
     require_agent(actor)
-    if agent is not None and not agent.user.is_active:
-        raise ActionError(_("%(a)s is not active.") % {"a": agent}, field="assignee")
-    if agent is not None and agent.tier < ticket.tier:
-        raise ActionError(_("%(a)s works at tier %(t)s; this ticket is at tier %(n)s.") % {
-            "a": agent, "t": agent.tier, "n": ticket.tier}, field="assignee")
+    if agent is not None:
+        check_assignable(agent, ticket)
     if (agent.pk if agent else None) == ticket.assignee_id and \
             (team.pk if team else None) == ticket.team_id:
         return

@@ -19,7 +19,7 @@ It never lets an exception escape into the action that called it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from django.db import transaction
@@ -168,11 +168,9 @@ class _Planned:
         did: list[str] = []
         for name, value in rule.actions:
             if name == "notify":
-                people = recipients.resolve(value, ticket)
-                plan.notices.append((None, Notice(
-                    key=key, kind="rule", recipients=tuple(people), ticket=ticket, at=at,
-                    context={"rule": rule.name})))
-                did.append("notified " + ", ".join(str(p) for p in people))
+                notice, done = _rule_notice(rule, value, ticket, key=key, at=at)
+                plan.notices.append((None, notice))
+                did.append(done)
             elif name == "route" and ticket.assignee_id is None and ticket.is_active:
                 routed = routing.plan_route(ticket, at=at, plan=plan)
                 did.append(f"routed to {routed}" if routed else "not routed")
@@ -313,6 +311,15 @@ def _failed(ticket: Ticket, what: str, exc: Exception, at: datetime, **payload) 
         log.exception("could not even record the failure on ticket %s", ticket.pk)
 
 
+def _rule_notice(rule: CompiledRule, value: Iterable[str], ticket: Ticket, *, key: str,
+                 at: datetime) -> tuple[Notice, str]:
+    """A rule's `notify`: the notice to the people it names, and what to record it did."""
+    people = recipients.resolve(value, ticket)
+    return (Notice(key=key, kind="rule", recipients=tuple(people), ticket=ticket, at=at,
+                   context={"rule": rule.name}),
+            "notified " + ", ".join(str(p) for p in people))
+
+
 def _reason(rule: CompiledRule) -> str:
     return _("Rule “%(name)s”") % {"name": rule.name}
 
@@ -349,10 +356,9 @@ def apply(rule: CompiledRule, ticket: Ticket, *, at: datetime, key: str) -> list
                            reason=_reason(rule), at=at)
             did.append(f"team {team.name}")
         elif name == "notify":
-            people = recipients.resolve(value, ticket)
-            notify_later(Notice(key=key, kind="rule", recipients=tuple(people), ticket=ticket,
-                                at=at, context={"rule": rule.name}))
-            did.append("notified " + ", ".join(str(p) for p in people))
+            notice, done = _rule_notice(rule, value, ticket, key=key, at=at)
+            notify_later(notice)
+            did.append(done)
         elif name in ("raise_priority", "priority"):
             if name == "raise_priority":
                 new = (Priority.objects.filter(is_active=True, rank__lt=ticket.priority.rank)

@@ -288,6 +288,33 @@ def test_a_planned_batch_writes_what_the_actions_write_one_at_a_time(
                                  "Still new: tell the lead" for e in o[6]) for o in still_new)
 
 
+def test_a_full_batch_of_the_default_size_writes_what_one_at_a_time_writes(
+        open_ticket, more_rules, settings, monkeypatch):
+    """The worker's batch as it claims it (`hooks.BATCH` tickets: multi-row statements and
+    `IN` lists of that size): everything equal to the tickets heard one at a time."""
+    monkeypatch.setattr(hooks, "_kick", lambda: None)
+    base = _plan(more_rules)
+    plan = [(f"{subject}-{i}", kw) for i in range(-(-hooks.BATCH // len(base)))
+            for subject, kw in base][:hooks.BATCH]
+    assert len(plan) == hooks.BATCH >= 100
+    one_by_one, batched = _one_by_one_then_batched(open_ticket, plan, settings,
+                                                   hooks.BATCH)
+    assert batched == one_by_one
+
+
+def test_the_worker_claims_batch_tickets_at_once(open_ticket, routed, settings, monkeypatch):
+    """`run_batch` without a limit (the worker's task) claims `hooks.BATCH` rows, no more."""
+    from tierdesk.tickets.models import HookWork
+
+    monkeypatch.setattr(hooks, "_kick", lambda: None)
+    settings.TICKET_HOOKS_INLINE = False
+    for i in range(hooks.BATCH + 1):
+        open_ticket(f"t{i}", at=hours(1 + i / 1000))
+    assert hooks.run_batch() == hooks.BATCH
+    assert HookWork.objects.count() == 1
+    assert hooks.run_batch() == 1
+
+
 def test_a_batch_that_cannot_write_its_plan_hears_the_tickets_one_by_one(
         open_ticket, more_rules, settings, monkeypatch):
     """Writing the planned tickets fails: their savepoint is rolled back, routing's counts

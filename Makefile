@@ -25,8 +25,8 @@ run: $(VENV)/.installed
 	$(TD) collectstatic --noinput -v0
 	@echo "Tierdesk on http://$(HOST):$(PORT)/  (Ctrl-C stops the web server and the worker)"
 	@$(TD) worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	  $(BIN)/gunicorn tierdesk.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 2 \
-	    --access-logfile - --error-logfile -
+	  $(BIN)/granian --interface wsgi --http 1 --no-ws --workers 2 --blocking-threads 2 \
+	    --host $(HOST) --port $(PORT) --access-log tierdesk.wsgi:application
 
 check: $(VENV)/.installed
 	$(BIN)/ruff check tierdesk tests bench

@@ -1,5 +1,5 @@
 """Benchmark of the REST API on SQLite: the ticket list at 100,000 tickets, and ticket creation
-through gunicorn with two workers.
+through the web server `make run` starts (granian, two workers).
 
     .venv/bin/python bench/api.py                     # 100,000 tickets, 20 s of creates
     .venv/bin/python bench/api.py --tickets 20000 --create-seconds 10
@@ -11,11 +11,12 @@ through gunicorn with two workers.
 2. The list: GET /api/v1/tickets/ in the shapes clients use (an agent's first page, filters,
    a customer's, a search, page 40 by cursor), each REPEAT times through Django's full
    stack in process (middleware, token, throttle, serializers), after a warm-up; the
-   p50/p95 and the queries of each. Then the agent's first page over HTTP from gunicorn.
+   p50/p95 and the queries of each. Then the agent's first page over HTTP from the web server.
 3. Where a create's CPU goes, in one process: the action alone, the whole POST split into
    the token, validation, the action (with its commit and the worker's task queued), the
    answer and the rest (middleware, DRF, JSON); and the worker's share per subscriber.
-4. Creates over HTTP: gunicorn with 2 workers (2 threads each) on loopback, --clients
+4. Creates over HTTP: the web server as `make run` starts it (granian, 2 workers × 2
+   threads) on loopback, --clients
    threads POSTing for --create-seconds, twice:
    a. with `tierdesk worker` running beside it, as `make run`: 201s a second, p50/p95;
       then how long the worker takes to drain what the burst left (the sustained rate:
@@ -24,11 +25,16 @@ through gunicorn with two workers.
       started to drain the burst: the web's own ceiling and the worker's throughput.
    Every ticket of both bursts is then checked: routed (one `assigned` or `not_routed`
    event) and acknowledged (one `mail:created` outbox message), exactly once, and no
-   hook work left. gunicorn and the worker are stopped by pid.
+   hook work left. The server and the worker are stopped by pid.
 5. --web-only instead: the web side's creates alone, for each server shape (--servers) and
-   tree (this one, and an older checkout with --compare, its gunicorn on this database),
-   alternated --rounds times: creates answered a second, p50/p95, gunicorn's CPU a create
+   tree (this one, and an older checkout with --compare, its server on this database),
+   alternated --rounds times: creates answered a second, p50/p95, the server's CPU a create
    and the client's. The client keeps one connection a thread and encodes bodies beforehand.
+6. --creates-only --compare OLD_TREE: `make run`'s shape (the server and `tierdesk worker`)
+   of each tree in turn, alternated --rounds times: answered a second with the worker
+   beside, the worker's CPU, the sustained rate, every ticket checked as in 4. With
+   --trace-waits (5 and 6), `perf trace` counts the sleeps of SQLite's busy handler and
+   the waits in flock() (a writer lock, as tried on branch s8-lock).
 """
 
 from __future__ import annotations
@@ -372,7 +378,7 @@ def profile_worker(args, secrets: dict[str, str]) -> None:
     connections.close_all()
     kind, _workers, threads = SERVERS[args.profile]
     out = Path(tempfile.mkdtemp(prefix="api-profile-"))
-    proc = start_gunicorn(ROOT, args.profile, extra=(
+    proc = start_server(ROOT, args.profile, extra=(
         "-c", str(ROOT / "bench" / "gunicorn_profile.py"), "--workers", "1"),
         env_extra={"TIERDESK_PROFILE_DIR": str(out)})
     try:
@@ -413,9 +419,10 @@ def profile_worker(args, secrets: dict[str, str]) -> None:
 
 
 # Server shapes: (worker class, workers, threads). Two workers is what issue 8 names.
-# granian (a Rust HTTP server with a WSGI interface) is not a dependency: for measuring,
-# install it apart (`pip install --target /tmp/granian granian`) and name that folder in
-# $GRANIAN_PATH; its worker processes run Python threads (--blocking-threads).
+# granian (a Rust HTTP server with a WSGI interface, Python threads in its worker
+# processes: --blocking-threads) is what `make run` starts; gunicorn, the server before it,
+# comes with the bench extra (`pip install -e '.[bench]'`) to measure against it.
+MAKE_RUN = "granian-2x2"
 SERVERS = {"gthread-2x2": ("gthread", 2, 2), "gthread-2x1": ("gthread", 2, 1),
            "gthread-2x4": ("gthread", 2, 4), "sync-2": ("sync", 2, 1),
            "granian-2x1": ("granian", 2, 1), "granian-2x2": ("granian", 2, 2),
@@ -423,31 +430,32 @@ SERVERS = {"gthread-2x2": ("gthread", 2, 2), "gthread-2x1": ("gthread", 2, 1),
            "gthread-2x2-log": ("gthread", 2, 2)}
 
 
-def start_gunicorn(tree: Path = ROOT, server: str = "", extra: tuple[str, ...] = (),
-                   env_extra: dict[str, str] | None = None) -> subprocess.Popen:
-    """gunicorn on loopback from `tree` (this one, or an older checkout for a side-by-side
-    run) on this bench's database; `server` one of SERVERS, else as `make run` starts it
-    (gunicorn.conf.py of the tree, when it has one)."""
+def start_server(tree: Path = ROOT, server: str = "", extra: tuple[str, ...] = (),
+                 env_extra: dict[str, str] | None = None) -> subprocess.Popen:
+    """The web server on loopback, serving `tree` (this one, or an older checkout for a
+    side-by-side run) on this bench's database; `server` one of SERVERS, else as `make run`
+    starts it (`MAKE_RUN`)."""
     global PORT
     PORT = free_port()
     env = {**os.environ, "TIERDESK_VAR_DIR": str(VAR), "DEBUG": "false", **(env_extra or {})}
     shape: list[str] = []
-    kind = SERVERS[server][0] if server else "gthread"
+    server = server or MAKE_RUN
+    kind = SERVERS[server][0]
     if kind == "granian":
         _kind, workers, threads = SERVERS[server]
-        granian = os.environ.get("GRANIAN_PATH", "/tmp/granian")
-        env["PYTHONPATH"] = os.pathsep.join([str(tree), granian])
+        # the tree's code first; $GRANIAN_PATH: another granian, installed apart
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(tree), *filter(None, [os.environ.get("GRANIAN_PATH")])])
         command = [sys.executable, "-m", "granian", "--interface", "wsgi", "--http", "1",
                    "--no-ws", "--workers", str(workers), "--blocking-threads", str(threads),
                    "--host", "127.0.0.1", "--port", str(PORT), "--log-level", "warning",
                    *extra, "tierdesk.wsgi:application"]
     else:
-        if server:
-            kind, workers, threads = SERVERS[server]
-            shape = ["--worker-class", kind, "--workers", str(workers), "--threads",
-                     str(threads)]
-        elif not (tree / "gunicorn.conf.py").exists():
-            shape = ["--workers", "2", "--threads", "2"]
+        kind, workers, threads = SERVERS[server]
+        shape = ["--worker-class", kind, "--workers", str(workers), "--threads", str(threads)]
+        if not (ROOT / ".venv" / "bin" / "gunicorn").exists():
+            raise SystemExit(f"{server}: gunicorn is in the bench extra: "
+                             ".venv/bin/pip install -e '.[bench]'")
         if server.endswith("-log"):
             shape += ["--access-logfile", str(VAR / "access.log")]
         command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "tierdesk.wsgi", "--bind",
@@ -463,16 +471,16 @@ def start_gunicorn(tree: Path = ROOT, server: str = "", extra: tuple[str, ...] =
             pass
         time.sleep(0.2)
     proc.kill()
-    raise SystemExit("gunicorn did not start")
+    raise SystemExit(f"{server} did not start")
 
 
-def start_worker() -> subprocess.Popen:
-    """`tierdesk worker`, as `make run` starts it beside gunicorn: it hears the creates.
-    Returns once its consumer is up (its log says so)."""
+def start_worker(tree: Path = ROOT) -> subprocess.Popen:
+    """`tierdesk worker` of `tree`, as `make run` starts it beside the server: it hears the
+    creates. Returns once its consumer is up (its log says so)."""
     env = {**os.environ, "TIERDESK_VAR_DIR": str(VAR), "DEBUG": "false"}
     log = VAR / "worker.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tierdesk", "worker"], cwd=ROOT, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "tierdesk", "worker"], cwd=tree, env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and "consumer started" not in log.read_text():
@@ -499,6 +507,39 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+WAITS = ("clock_nanosleep", "nanosleep", "flock")
+
+
+def start_trace(pids: list[int]) -> subprocess.Popen | None:
+    """`perf trace -s` of these processes' (and their threads') sleeps and flock()s, for
+    --trace-waits: SQLite's busy handler sleeps (usleep: clock_nanosleep) between its
+    tries for the write lock; the lock file's waiters block in flock()."""
+    out = VAR / "waits.txt"
+    proc = subprocess.Popen(["perf", "trace", "-s", "-e", ",".join(WAITS), "-o", str(out),
+                             "-p", ",".join(str(p) for p in pids)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # perf attaches
+    return proc
+
+
+def stop_trace(proc: subprocess.Popen | None) -> str:
+    """What the processes waited: calls and milliseconds a syscall of WAITS, summed over
+    their threads (perf's summary is per thread)."""
+    if proc is None:
+        return ""
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    calls: dict[str, int] = {}
+    msec: dict[str, float] = {}
+    for line in (VAR / "waits.txt").read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[0] in WAITS and parts[1].isdigit():
+            calls[parts[0]] = calls.get(parts[0], 0) + int(parts[1])
+            msec[parts[0]] = msec.get(parts[0], 0.0) + float(parts[3])
+    return "; ".join(f"{name} {calls[name]:,} calls, {msec[name]:,.0f} ms" for name in WAITS
+                     if name in calls) or "none"
 
 
 def http_list(secret: str, n: int = REPEAT) -> dict:
@@ -653,12 +694,18 @@ def main() -> None:
     parser.add_argument("--web-only", action="store_true",
                         help="Only the web side's creates (no worker), per server shape and "
                              "tree, alternated --rounds times.")
-    parser.add_argument("--compare", type=Path, default=None,
-                        help="With --web-only: an older checkout run side by side (its "
-                             "gunicorn on this database).")
+    parser.add_argument("--compare", type=Path, action="append", default=None,
+                        help="With --web-only, or --creates-only (then with the worker "
+                             "beside, as `make run`): an older checkout run side by side, "
+                             "alternated --rounds times (its server and worker on this "
+                             "database). May be given more than once.")
+    parser.add_argument("--trace-waits", action="store_true",
+                        help="With --compare: count the servers' (and the worker's) sleeps "
+                             "in SQLite's busy handler and waits in flock() (perf trace).")
     parser.add_argument("--servers", default="",
-                        help=f"With --web-only: shapes to compare, of {', '.join(SERVERS)} "
-                             "(default: as `make run` starts gunicorn).")
+                        help=f"With --web-only or --creates-only --compare: shapes to compare, of "
+                             f"{', '.join(SERVERS)} "
+                             "(default: as `make run` starts it, granian 2 × 2).")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--forget-pending", action="store_true",
                         help="First drop the hook work and queued tasks earlier --web-only "
@@ -695,7 +742,9 @@ def main() -> None:
     else:
         if not args.creates_only:
             ticket_list(count, secrets)
-        if not args.list_only:
+        if not args.list_only and (args.compare or args.servers):
+            with_worker_side_by_side(args, secrets)
+        elif not args.list_only:
             creates(args, secrets)
     if not args.keep and not args.reuse:
         shutil.rmtree(VAR, ignore_errors=True)
@@ -723,7 +772,7 @@ def web_alone(args, secrets: dict[str, str]) -> None:
     requester = Contact.objects.order_by("pk").values_list("pk", flat=True).first()
     assert requester is not None
     connections.close_all()
-    trees = [ROOT] + ([args.compare.resolve()] if args.compare else [])
+    trees = [ROOT, *(tree.resolve() for tree in args.compare or [])]
     servers = [name for name in args.servers.split(",") if name] or [""]
     run = f"{time.time():.0f}"
     print(f"\n## The web side alone: POST /api/v1/tickets/, {CLIENTS} client threads, "
@@ -736,16 +785,18 @@ def web_alone(args, secrets: dict[str, str]) -> None:
         # more (0.3–0.7 ms CPU a create in 3 of 4 sets of rounds, whichever tree ran first).
         order = [(server, tree) for server in servers for tree in trees]
         for server, tree in order if n % 2 == 0 else order[::-1]:
-            proc = start_gunicorn(tree, server)
+            proc = start_server(tree, server)
             try:
                 load_creates(secrets["agent"], requester, 2, tag=f"{run}warm")
                 load = os.getloadavg()[0]
+                tracer = start_trace(children(proc.pid)) if args.trace_waits else None
                 before, kernel = cpu_of([proc.pid]), cpu_of([proc.pid], system=True)
                 c = load_creates(secrets["agent"], requester, args.create_seconds,
                                  tag=f"{run}w")
                 web = (cpu_of([proc.pid]) - before) / max(c["created"], 1) * 1000
                 kernel = ((cpu_of([proc.pid], system=True) - kernel)
                           / max(c["created"], 1) * 1000)
+                waits = stop_trace(tracer)
             finally:
                 stop(proc)
             name = "this tree" if tree == ROOT else str(tree)
@@ -753,9 +804,68 @@ def web_alone(args, secrets: dict[str, str]) -> None:
                   f"**{c['per_second']:.0f}** | {c['errors']} | {c['p50']:.0f} | "
                   f"{c['p95']:.0f} | {web:.1f} ({kernel:.1f}) | {c['client_cpu']:.1f} | {load:.1f} | "
                   f"{datetime.now(UTC):%H:%M:%S} |"
-                  + (f" errors e.g. {c['error_sample']}" if c["errors"] else ""), flush=True)
+                  + (f" errors e.g. {c['error_sample']}" if c["errors"] else "")
+                  + (f" waits: {waits}" if waits else ""), flush=True)
     print(f"\nHook work left pending (for a worker): {pending_work():,}. "
           f"Load average after: {os.getloadavg()[0]:.1f}")
+
+
+def with_worker_side_by_side(args, secrets: dict[str, str]) -> None:
+    """`make run`'s shape (the server as it starts it, `tierdesk worker` beside it) of this
+    tree and of --compare's, alternated --rounds times: creates answered a second with the
+    worker hearing them meanwhile, and the sustained rate (created and fully handled)."""
+    from django.db import connections
+
+    from tierdesk.accounts.models import Contact
+
+    requester = Contact.objects.order_by("pk").values_list("pk", flat=True).first()
+    assert requester is not None
+    connections.close_all()
+    trees = [ROOT, *(tree.resolve() for tree in args.compare or [])]
+    servers = [name for name in args.servers.split(",") if name] or [""]
+    shapes = [(tree, server) for tree in trees for server in servers]
+    run = f"{time.time():.0f}"
+    print(f"\n## With `tierdesk worker` beside the web: POST /api/v1/tickets/, {CLIENTS} "
+          f"client threads, {args.create_seconds:.0f} s a run after 2 s of warm-up (heard "
+          "before the run)\n")
+    print("| round | tree | server | created | answered a second | errors | p50 ms | p95 ms | CPU ms a "
+          "create: server, worker (till drained) | left at the end, drained in s | "
+          "sustained a second | routed once, acknowledged once | load avg | UTC |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for n in range(args.rounds):
+        for k, (tree, server) in enumerate(shapes if n % 2 == 0 else shapes[::-1]):
+            tag = f"{run}s{n}{k}"
+            proc = start_server(tree, server)
+            worker = start_worker(tree)
+            try:
+                load_creates(secrets["agent"], requester, 2, tag=f"{run}warm")
+                drain(time.perf_counter())
+                load = os.getloadavg()[0]
+                tracer = (start_trace([*children(proc.pid), worker.pid]) if args.trace_waits
+                          else None)
+                web0, worker0 = cpu_of([proc.pid]), cpu_of([worker.pid])
+                c = load_creates(secrets["agent"], requester, args.create_seconds, tag=tag)
+                web = (cpu_of([proc.pid]) - web0) / max(c["created"], 1) * 1000
+                waits = stop_trace(tracer)
+                left, drained = drain(c["finished_at"])
+                left = min(left, c["created"])
+                heard = (cpu_of([worker.pid]) - worker0) / max(c["created"], 1) * 1000
+            finally:
+                stop(worker)
+                stop(proc)
+            k_ = check_handled(tag)
+            name = "this tree" if tree == ROOT else str(tree)
+            print(f"| {n + 1} | {name} | {server or MAKE_RUN} | {c['created']:,} | "
+                  f"**{c['per_second']:.0f}** | "
+                  f"{c['errors']} | {c['p50']:.0f} | {c['p95']:.0f} | {web:.1f}, {heard:.1f} | "
+                  f"{left:,}, {drained:.1f} | "
+                  f"**{c['created'] / (c['seconds'] + drained):.0f}** | "
+                  f"{k_['routed_once']:,}/{k_['tickets']:,}, "
+                  f"{k_['acknowledged_once']:,}/{k_['tickets']:,} | {load:.1f} | "
+                  f"{datetime.now(UTC):%H:%M:%S} |"
+                  + (f" errors e.g. {c['error_sample']}" if c["errors"] else "")
+                  + (f" waits: {waits}" if waits else ""), flush=True)
+    print(f"\nHook work left: {pending_work()}. Load average after: {os.getloadavg()[0]:.1f}")
 
 
 def creates(args, secrets: dict[str, str]) -> None:
@@ -773,11 +883,11 @@ def creates(args, secrets: dict[str, str]) -> None:
                   f"{r['per_second']:.0f} |", flush=True)
     from django.db import connections
 
-    connections.close_all()  # gunicorn's processes own the database from here
-    proc = start_gunicorn()
+    connections.close_all()  # the server's processes own the database from here
+    proc = start_server()
     try:
         r = http_list(secrets["agent"])
-        print(f"\nOver HTTP from gunicorn (2 workers × 2 threads), the agent's first page: "
+        print(f"\nOver HTTP from the server (as `make run`: {MAKE_RUN}), the agent's first page: "
               f"p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms, max {r['max']:.1f} ms")
         runs = []
         run = f"{time.time():.0f}"  # this run's tickets only (a reused desk keeps earlier ones)
@@ -807,12 +917,12 @@ def creates(args, secrets: dict[str, str]) -> None:
             runs.append(c)
         a, b = runs
         print(f"\n## Creating tickets: POST /api/v1/tickets/, {CLIENTS} client threads, "
-              f"gunicorn 2 workers × 2 threads\n")
+              f"the server as `make run` starts it ({MAKE_RUN})\n")
         print(f"**a. With `tierdesk worker` beside it, as `make run`** ({a['seconds']:.0f} s, "
               f"load average {a['load']:.1f} before): {a['created']:,} created, {a['errors']} "
               f"errors: **{a['per_second']:.0f} answered a second** (201s); latency p50 "
-              f"{a['p50']:.0f} ms, p95 {a['p95']:.0f} ms. CPU a create: gunicorn "
-              f"{a['web_cpu']:.1f} ms, gunicorn + worker {a['all_cpu']:.1f} ms. "
+              f"{a['p50']:.0f} ms, p95 {a['p95']:.0f} ms. CPU a create: server "
+              f"{a['web_cpu']:.1f} ms, server + worker {a['all_cpu']:.1f} ms. "
               f"{a['left_at_end']:,} creates still to hear when the clients stopped, all heard "
               f"{a['drained']:.1f} s later: **sustained {a['created'] / (a['seconds'] + a['drained']):.0f}"
               f" a second** (created and fully handled)."
@@ -820,7 +930,7 @@ def creates(args, secrets: dict[str, str]) -> None:
         print(f"\n**b. The web side alone, then the worker** ({b['seconds']:.0f} s, load "
               f"average {b['load']:.1f} before): {b['created']:,} created, {b['errors']} errors: "
               f"**{b['per_second']:.0f} answered a second**; p50 {b['p50']:.0f} ms, p95 "
-              f"{b['p95']:.0f} ms; gunicorn {b['web_cpu']:.1f} ms CPU a create. The worker, "
+              f"{b['p95']:.0f} ms; server {b['web_cpu']:.1f} ms CPU a create. The worker, "
               f"started after the burst, heard its {b['left_at_end']:,} creates in "
               f"{b['drained']:.1f} s (counted from its start; {b['worker_cpu']:.1f} ms CPU a create): "
               f"**{b['created'] / max(b['drained'], 1e-9):.0f} a second** drained."

@@ -113,8 +113,9 @@ class Me(ApiView):
 
 class SchemaView(SpectacularAPIView):
     """The OpenAPI document, made by one thread at a time: drf-spectacular loads its
-    extensions lazily and not thread-safely, so two threads of one gunicorn worker
-    generating it at once can fail (seen with `--threads 2`)."""
+    extensions lazily and not thread-safely, so two threads of one server process
+    generating it at once can fail (seen with gunicorn's `--threads 2`; granian's
+    `--blocking-threads 2` is the same)."""
 
     _lock = threading.Lock()
 

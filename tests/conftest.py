@@ -151,3 +151,15 @@ def _default_language():
 
     yield
     translation.activate(settings.LANGUAGE_CODE)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The scheduler's lock file beside this run's SQLite test database (a worker process a
+    test started took it): the database goes with the run, so does its lock file."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        Path(str(db["TEST"]["NAME"]) + ".scheduler.lock").unlink(missing_ok=True)

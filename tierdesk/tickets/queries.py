@@ -49,10 +49,14 @@ def for_list(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
     ).prefetch_related(Prefetch("sla_rows", queryset=TicketSLA.objects.order_by("target")))
 
 
-def search(qs: QuerySet[Ticket], text: str) -> QuerySet[Ticket]:
+def search(qs: QuerySet[Ticket], text: str, *, walked: bool = False) -> QuerySet[Ticket]:
     """By reference or case number, else by words (whole words or their start) of the
     subject, the description and the public messages (`tickets.search`), or of the
-    requester's name or address. Never widens `qs`: it narrows what its user may see."""
+    requester's name or address. Never widens `qs`: it narrows what its user may see.
+
+    `walked`: the caller pages `qs` by ORDER BY … LIMIT in the order of the ticket table's
+    `created_at` index (the API's list), not by reading its positions first (`window`);
+    with `qs`, it chooses how the words are looked up (`tickets.search.matching`)."""
     text = text.strip()
     if not text:
         return qs
@@ -63,7 +67,7 @@ def search(qs: QuerySet[Ticket], text: str) -> QuerySet[Ticket]:
     # may drive the whole query from the contacts and sort every ticket they opened.
     requesters = Contact.objects.filter(
         Q(user__email__icontains=text) | Q(user__full_name__icontains=text)).values("pk")
-    words = matching(text)
+    words = matching(text, within=qs, walked=walked)
     by_requester = Q(requester_id__in=requesters)
     return qs.filter(by_requester if words is None else words | by_requester)
 

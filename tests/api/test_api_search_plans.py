@@ -216,7 +216,7 @@ def test_a_list_read_by_its_positions_takes_no_walk(corpus, thresholds):
     assert all(PROBE not in q["sql"] for q in ctx.captured_queries)
     assert any(MEMBERS in q["sql"] for q in ctx.captured_queries)
     assert refs == reference(tickets, docs, "looking")
-    walked = [t.reference for t in search(everyone, "looking", walked=True)
+    walked = [t.reference for t in search(everyone, "looking", walked="-created_at")
               .order_by("-created_at", "-id")]
     assert walked == refs
 
@@ -226,5 +226,5 @@ def test_a_list_read_by_its_positions_takes_no_walk(corpus, thresholds):
 def test_nothing_visible_is_nothing_found(corpus, thresholds):
     """A user who may see nothing (Ticket.objects.none()) finds nothing, whatever the way."""
     thresholds(0)
-    assert list(search(Ticket.objects.none(), "looking", walked=True)) == []
+    assert list(search(Ticket.objects.none(), "looking", walked="-created_at")) == []
     assert list(search(Ticket.objects.none(), "looking")) == []

@@ -100,6 +100,6 @@ class TicketFilterSerializer(serializers.Serializer):
                 else:
                     qs = qs.filter(assignee_id=user.agent.pk if value == "me" else value)
         # The list pages by its order with a LIMIT (api.pagination.Cursor), newest or
-        # oldest first: the ticket table's own index of `created_at` walks it.
-        return search(qs, data.get("q", ""), walked=True)
+        # oldest first: the ticket table's index of `created_at` walks it.
+        return search(qs, data.get("q", ""), walked=self.order_by()[0])
 

@@ -49,14 +49,15 @@ def for_list(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
     ).prefetch_related(Prefetch("sla_rows", queryset=TicketSLA.objects.order_by("target")))
 
 
-def search(qs: QuerySet[Ticket], text: str, *, walked: bool = False) -> QuerySet[Ticket]:
+def search(qs: QuerySet[Ticket], text: str, *, walked: str = "") -> QuerySet[Ticket]:
     """By reference or case number, else by words (whole words or their start) of the
     subject, the description and the public messages (`tickets.search`), or of the
     requester's name or address. Never widens `qs`: it narrows what its user may see.
 
-    `walked`: the caller pages `qs` by ORDER BY … LIMIT in the order of the ticket table's
-    `created_at` index (the API's list), not by reading its positions first (`window`);
-    with `qs`, it chooses how the words are looked up (`tickets.search.matching`)."""
+    `walked`: the order's first key ("-created_at") when the caller pages `qs` by ORDER BY
+    … LIMIT in the order of an index of the ticket table (the API's list), not by reading
+    its positions first (`window`); with `qs`, it chooses how the words are looked up
+    (`tickets.search.matching`), never what they find."""
     text = text.strip()
     if not text:
         return qs

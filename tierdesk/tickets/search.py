@@ -259,14 +259,14 @@ def words_of(text: str) -> list[str]:
     return _WORD.findall(text)[:MAX_WORDS]
 
 
-def matching(text: str, *, within: QuerySet | None = None, walked: bool = False) -> Q | None:
+def matching(text: str, *, within: QuerySet | None = None, walked: str = "") -> Q | None:
     """Tickets that hold every word of `text` (each as a whole word or the start of one) in
     their subject, description or public messages. None: no word to look for.
 
     `within`: the tickets the caller will narrow with this (what its user may see, and its
-    filters); `walked`: the caller pages `within` by ORDER BY … LIMIT in the order of the
-    ticket table's `created_at` index. Neither changes the answer; on SQLite they choose
-    how the index is asked (`_sqlite_matching`)."""
+    filters); `walked`: the order's first key ("-created_at") when the caller pages
+    `within` by ORDER BY … LIMIT in the order of an index of the ticket table. Neither
+    changes the answer; on SQLite they choose how the index is asked (`_sqlite_matching`)."""
     words = words_of(text)
     if not words:
         return None
@@ -306,7 +306,8 @@ PREFIXES = range(2, 9)
 # its LIMIT, each row tested first: row by row only when it holds at most SMALL rows.
 SMALL = 500
 # An unfiltered list walks the desk in the order of an index and stops at a full page: about
-# (page + 1) / density rows tested, for pages of up to 100.
+# (page + 1) / density rows tested, for pages of up to 100. The density is that of the
+# matches at the end of the index the walk starts from (ids and `created_at` go together).
 PAGE = 101
 
 
@@ -339,17 +340,18 @@ def _first_rows(qs: QuerySet, n: int) -> tuple[str, tuple] | None:
 
 
 def _sqlite_matching(words: list[str], *, within: QuerySet | None = None,
-                     walked: bool = False) -> Q:
+                     walked: str = "") -> Q:
     """SQLite's planner cannot tell a rare word from a common one, and each needs another plan.
-    One query reads up to FEW + 1 matches from each end of the index (the lowest ids, the
-    highest) and, for a filtered `within`, counts its rows up to SMALL + 1. Then:
+    One query reads up to FEW + 1 matches from the index, from the end the list walks from
+    (the highest ids for a list newest first), with the desk's highest id and, for a
+    filtered `within`, its rows counted up to SMALL + 1. Then:
 
     - up to FEW matches: their ids, by primary key;
     - more, and few rows to test (PROBE_COST): each row the list reads is tested with one
-      look-up in the index by its id (`_Holds`): rows a filtered list reads and sorts, at
-      most SMALL; or the rows an unfiltered list `walked` in order reads until its page is
-      full, (PAGE) / the density of the matches at the ends of the index (~30 for a page
-      of 25 when 86% of the tickets match);
+      look-up in the index by its id (`_Holds`): the rows a filtered list reads and sorts,
+      at most SMALL; or those an unfiltered list `walked` in its order reads until its page
+      is full, PAGE / the density of the matches read (~30 for a page of 25 when 86% of
+      the tickets match);
     - else: the list tests each row it reads against every match, read once into a
       temporary table (10 ms for "looking", 86,000 matches at 100,000 tickets). Given the
       index's subquery as `id IN (…)`, SQLite would read every match and then each row by
@@ -358,35 +360,34 @@ def _sqlite_matching(words: list[str], *, within: QuerySet | None = None,
 
     Words without their prefix index are never looked up row by row (PREFIXES)."""
     query = " AND ".join(f'"{w}"*' for w in words)
+    direction = "DESC" if walked.startswith("-") else "ASC"
     sql = ("SELECT 0, rowid FROM (SELECT rowid FROM tickets_search WHERE tickets_search MATCH %s "
-           "ORDER BY rowid LIMIT %s) UNION ALL "
-           "SELECT 1, rowid FROM (SELECT rowid FROM tickets_search WHERE tickets_search MATCH %s "
-           "ORDER BY rowid DESC LIMIT %s)")
-    params: list = [query, FEW + 1, query, FEW + 1]
+           f"ORDER BY rowid {direction} LIMIT %s)")
+    params: list = [query, FEW + 1]
     filtered = within is None or bool(within.query.where) or within.query.is_sliced
-    if within is not None and filtered and all(len(w) in PREFIXES for w in words):
-        scope = _first_rows(within, SMALL + 1)
+    each_looked_up = all(len(w) in PREFIXES for w in words)
+    if each_looked_up:
+        sql += " UNION ALL SELECT 1, max(id) FROM tickets_ticket"
+        scope = _first_rows(within, SMALL + 1) if within is not None and filtered else None
         if scope is not None:
             sql += f" UNION ALL SELECT 2, count(*) FROM ({scope[0]})"
             params += scope[1]
-    ends: tuple[list[int], list[int], list[int]] = ([], [], [])
+    read: tuple[list[int], list[int], list[int]] = ([], [], [])
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for end, value in cursor.fetchall():
-            ends[end].append(value)
-    lowest, highest, counted = ends
-    if len(lowest) <= FEW:
-        return Q(pk__in=lowest)
-    if all(len(w) in PREFIXES for w in words):
-        densities = [len(ids) / (abs(ids[-1] - ids[0]) + 1) for ids in (lowest, highest)]
-        matches = sum(densities) / 2 * highest[0]  # about; the highest id is about the desk's size
-        tested: float | None
+        for part, value in cursor.fetchall():
+            read[part].append(value)
+    ids, highest, counted = read
+    if len(ids) <= FEW:
+        return Q(pk__in=ids)
+    if each_looked_up:
+        density = len(ids) / (abs(ids[-1] - ids[0]) + 1)
+        matches = density * (highest[0] or 0)  # about: the highest id is about the desk's size
+        tested: float | None = None
         if counted and counted[0] <= SMALL:
             tested = counted[0]
         elif not filtered and walked:
-            tested = PAGE / min(densities)
-        else:
-            tested = None
+            tested = PAGE / density
         if tested is not None and tested * len(words) * PROBE_COST < matches:
             return Q(_Holds(query))
     return Q(In(ExpressionWrapper(F("pk") + 0, output_field=BigIntegerField()),

@@ -786,8 +786,8 @@ def main() -> None:
     elif args.web_only:
         web_alone(args, secrets)
     elif args.json:
-        print(json.dumps({"tickets": count, "load": os.getloadavg()[0],
-                          "results": list_scenarios(secrets)}))
+        results = list_scenarios(secrets)
+        print(json.dumps({"tickets": count, "load": os.getloadavg()[0], "results": results}))
     else:
         if not args.creates_only:
             ticket_list(count, secrets)

@@ -228,3 +228,21 @@ def test_nothing_visible_is_nothing_found(corpus, thresholds):
     thresholds(0)
     assert list(search(Ticket.objects.none(), "looking", walked="-created_at")) == []
     assert list(search(Ticket.objects.none(), "looking")) == []
+
+
+@pytest.mark.parametrize("few", [3, 1])
+def test_the_requesters_found_by_name_or_address(api, people, corpus, monkeypatch, few):
+    """The requesters whose name or address holds the text are read with the index's first
+    read, as ids (up to FEW), else asked in the list's query: the same answer."""
+    tickets, _ = corpus
+    monkeypatch.setattr(search_module, "FEW", few)
+    client = warm(api, "tess")
+    with CaptureQueriesContext(connection) as ctx:
+        found, _ = listed(client, "acme.test", page_size=100)
+    keys = [q["sql"] for q in ctx.captured_queries if "ORDER BY" in q["sql"]
+            and '"tickets_ticket"."created_at" DESC' in q["sql"]]
+    assert keys and all(("accounts_contact" in sql) == (few == 1) for sql in keys), keys
+    acme = {people.alice.pk, people.bob.pk}
+    expected = sorted((t for t in tickets if t.requester_id in acme),
+                      key=lambda t: (t.created_at, t.pk), reverse=True)
+    assert found == [t.reference for t in expected]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.db.models.expressions import OrderBy
@@ -68,9 +69,8 @@ def search(qs: QuerySet[Ticket], text: str, *, walked: str = "") -> QuerySet[Tic
     # may drive the whole query from the contacts and sort every ticket they opened.
     requesters = Contact.objects.filter(
         Q(user__email__icontains=text) | Q(user__full_name__icontains=text)).values("pk")
-    words = matching(text, within=qs, walked=walked)
-    by_requester = Q(requester_id__in=requesters)
-    return qs.filter(by_requester if words is None else words | by_requester)
+    found = matching(text, within=qs, walked=walked, or_requesters=requesters)
+    return qs.filter(Q(requester_id__in=requesters) if found is None else found)
 
 
 # --------------------------------------------------------------------------- keyset paging
@@ -226,7 +226,10 @@ def _positions(qs: QuerySet[Ticket], fields: list[str], limit: int) -> list[list
     page's few rows are made aware by `_as_read`, and a cursor is compared in the
     driver's form (`_as_stored`).
     """
-    sql, params = qs.values_list(*fields)[:limit].query.sql_with_params()
+    try:
+        sql, params = qs.values_list(*fields)[:limit].query.sql_with_params()
+    except EmptyResultSet:  # nothing can match (`none()`, a search whose lists are empty)
+        return []
     with connections[qs.db].cursor() as cursor:
         cursor.execute(sql, params)
         return [list(row) for row in cursor.fetchall()]

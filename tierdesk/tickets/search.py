@@ -259,9 +259,11 @@ def words_of(text: str) -> list[str]:
     return _WORD.findall(text)[:MAX_WORDS]
 
 
-def matching(text: str, *, within: QuerySet | None = None, walked: str = "") -> Q | None:
+def matching(text: str, *, within: QuerySet | None = None, walked: str = "",
+             or_requesters: QuerySet | None = None) -> Q | None:
     """Tickets that hold every word of `text` (each as a whole word or the start of one) in
-    their subject, description or public messages. None: no word to look for.
+    their subject, description or public messages, or (given `or_requesters`, contact ids)
+    whose requester is one of those. None: no word to look for.
 
     `within`: the tickets the caller will narrow with this (what its user may see, and its
     filters); `walked`: the order's first key ("-created_at") when the caller pages
@@ -272,7 +274,8 @@ def matching(text: str, *, within: QuerySet | None = None, walked: str = "") -> 
         return None
     if connection.vendor == "sqlite":
         catch_up(connection)  # the writes since the worker's last catch-up, first
-        return _sqlite_matching(words, within=within, walked=walked)
+        return _sqlite_matching(words, within=within, walked=walked, or_requesters=or_requesters)
+    by_requester = Q() if or_requesters is None else Q(requester_id__in=or_requesters)
     if connection.vendor == "postgresql":
         # Two indexes (the tickets', the public messages'): each word in either.
         found = Q()
@@ -285,11 +288,11 @@ def matching(text: str, *, within: QuerySet | None = None, walked: str = "") -> 
                                 f"AND {PG_EVENT_VECTOR} @@ to_tsquery('simple'::regconfig, %s)",
                                 [term])
             found &= Q(pk__in=in_ticket) | Q(pk__in=in_message)
-        return found
+        return found | by_requester
     found = Q()  # another backend: no index, the words of the subject
     for word in words:
         found &= Q(subject__icontains=word)
-    return found
+    return found | by_requester
 
 
 # SQLite, for more than FEW matches: a look-up in the index by rowid per row tested
@@ -339,12 +342,15 @@ def _first_rows(qs: QuerySet, n: int) -> tuple[str, tuple] | None:
         return None
 
 
-def _sqlite_matching(words: list[str], *, within: QuerySet | None = None,
-                     walked: str = "") -> Q:
+def _sqlite_matching(words: list[str], *, within: QuerySet | None = None, walked: str = "",
+                     or_requesters: QuerySet | None = None) -> Q:
     """SQLite's planner cannot tell a rare word from a common one, and each needs another plan.
     One query reads up to FEW + 1 matches from the index, from the end the list walks from
-    (the highest ids for a list newest first), with the desk's highest id and, for a
-    filtered `within`, its rows counted up to SMALL + 1. Then:
+    (the highest ids for a list newest first), with the desk's highest id, for a filtered
+    `within` its rows counted up to SMALL + 1, and up to FEW + 1 of `or_requesters` (a
+    list of ids, not a subquery, lets the planner read a few matches by id: 0.08 instead
+    of 2.5 ms for a customer admin's rare words, where the subquery's OR made it read and
+    sort the organisation's 2,000 tickets). Then:
 
     - up to FEW matches: their ids, by primary key;
     - more, and few rows to test (PROBE_COST): each row the list reads is tested with one
@@ -365,22 +371,38 @@ def _sqlite_matching(words: list[str], *, within: QuerySet | None = None,
            f"ORDER BY rowid {direction} LIMIT %s)")
     params: list = [query, FEW + 1]
     filtered = within is None or bool(within.query.where) or within.query.is_sliced
-    each_looked_up = all(len(w) in PREFIXES for w in words)
-    if each_looked_up:
+    if all(len(w) in PREFIXES for w in words):
         sql += " UNION ALL SELECT 1, max(id) FROM tickets_ticket"
         scope = _first_rows(within, SMALL + 1) if within is not None and filtered else None
         if scope is not None:
             sql += f" UNION ALL SELECT 2, count(*) FROM ({scope[0]})"
             params += scope[1]
-    read: tuple[list[int], list[int], list[int]] = ([], [], [])
+    requesters = _first_rows(or_requesters, FEW + 1) if or_requesters is not None else None
+    if requesters is not None:
+        sql += f" UNION ALL SELECT 3, * FROM ({requesters[0]})"
+        params += requesters[1]
+    read: tuple[list[int], list[int], list[int], list[int]] = ([], [], [], [])
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         for part, value in cursor.fetchall():
             read[part].append(value)
-    ids, highest, counted = read
+    ids, highest, counted, contacts = read
+    if or_requesters is None:
+        by_requester = Q()
+    elif requesters is not None and len(contacts) <= FEW:
+        by_requester = Q(requester_id__in=contacts)
+    else:
+        by_requester = Q(requester_id__in=or_requesters)
+    return _sqlite_words(words, query, ids, highest, counted, filtered=filtered,
+                         walked=walked) | by_requester
+
+
+def _sqlite_words(words: list[str], query: str, ids: list[int], highest: list[int],
+                  counted: list[int], *, filtered: bool, walked: str) -> Q:
+    """`_sqlite_matching`'s choice for the words, from what its query read."""
     if len(ids) <= FEW:
         return Q(pk__in=ids)
-    if each_looked_up:
+    if all(len(w) in PREFIXES for w in words):
         density = len(ids) / (abs(ids[-1] - ids[0]) + 1)
         matches = density * (highest[0] or 0)  # about: the highest id is about the desk's size
         tested: float | None = None

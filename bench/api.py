@@ -30,10 +30,15 @@ through the web server `make run` starts (granian, two workers).
    tree (this one, and an older checkout with --compare, its server on this database),
    alternated --rounds times: creates answered a second, p50/p95, the server's CPU a create
    and the client's. The client keeps one connection a thread and encodes bodies beforehand.
-6. --creates-only --compare OLD_TREE: `make run`'s shape (the server and `tierdesk worker`)
+6. --list-only --compare OLD_TREE instead: the list's shapes (2.) from this tree and the older
+   one, each run in a process of its own on this tree's desk, alternated --rounds times:
+   p50/p95 of each run, CPU ms, queries, and for the searches each query's p95 (by its
+   place in the request; SQLite's statements timed to their first row, as Django's own
+   query log does).
+7. --creates-only --compare OLD_TREE: `make run`'s shape (the server and `tierdesk worker`)
    of each tree in turn, alternated --rounds times: answered a second with the worker
    beside, the worker's CPU, the sustained rate, every ticket checked as in 4. With
-   --trace-waits (5 and 6), `perf trace` counts the sleeps of SQLite's busy handler and
+   --trace-waits (5 and 7), `perf trace` counts the sleeps of SQLite's busy handler and
    the waits in flock() (a writer lock, as tried on branch s8-lock).
 """
 
@@ -731,9 +736,9 @@ def main() -> None:
                              "tree, alternated --rounds times.")
     parser.add_argument("--compare", type=Path, action="append", default=None,
                         help="With --web-only, or --creates-only (then with the worker "
-                             "beside, as `make run`): an older checkout run side by side, "
-                             "alternated --rounds times (its server and worker on this "
-                             "database). May be given more than once.")
+                             "beside, as `make run`), or --list-only: an older checkout run "
+                             "side by side, alternated --rounds times (its server and worker, "
+                             "or its list, on this database). May be given more than once.")
     parser.add_argument("--trace-waits", action="store_true",
                         help="With --compare: count the servers' (and the worker's) sleeps "
                              "in SQLite's busy handler and waits in flock() (perf trace).")

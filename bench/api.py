@@ -30,10 +30,15 @@ through the web server `make run` starts (granian, two workers).
    tree (this one, and an older checkout with --compare, its server on this database),
    alternated --rounds times: creates answered a second, p50/p95, the server's CPU a create
    and the client's. The client keeps one connection a thread and encodes bodies beforehand.
-6. --creates-only --compare OLD_TREE: `make run`'s shape (the server and `tierdesk worker`)
+6. --list-only --compare OLD_TREE instead: the list's shapes (2.) from this tree and the older
+   one, each run in a process of its own on this tree's desk, alternated --rounds times:
+   p50/p95 of each run, CPU ms, queries, and for the searches each query's p95 (by its
+   place in the request; SQLite's statements timed to their first row, as Django's own
+   query log does).
+7. --creates-only --compare OLD_TREE: `make run`'s shape (the server and `tierdesk worker`)
    of each tree in turn, alternated --rounds times: answered a second with the worker
    beside, the worker's CPU, the sustained rate, every ticket checked as in 4. With
-   --trace-waits (5 and 6), `perf trace` counts the sleeps of SQLite's busy handler and
+   --trace-waits (5 and 7), `perf trace` counts the sleeps of SQLite's busy handler and
    the waits in flock() (a writer lock, as tried on branch s8-lock).
 """
 
@@ -58,6 +63,9 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench import bulk  # noqa: E402 (after the path that finds it)
+
+if "--code" in sys.argv:  # the list of another checkout (--list-only --compare): its tierdesk
+    sys.path.insert(0, sys.argv[sys.argv.index("--code") + 1])
 
 VAR = ROOT / "var" / "bench-api"
 PORT = 0  # a free port, chosen at start
@@ -119,6 +127,19 @@ def list_scenarios(secrets: dict[str, str]) -> list[dict]:
         ("admin", "customer admin, search words", f"/api/v1/tickets/?q={quote(theirs)}"),
         ("member", "customer member (own + CC)", "/api/v1/tickets/"),
         ("member", "customer member, search a common word", "/api/v1/tickets/?q=looking"),
+        # The searches' other ways (tierdesk/tickets/search.py, _sqlite_matching).
+        ("agent", "common word, 100 a page", "/api/v1/tickets/?q=looking&page_size=100"),
+        ("agent", "common word, oldest first", "/api/v1/tickets/?q=looking&ordering=created_at"),
+        ("agent", "two common words", "/api/v1/tickets/?q=looking%20into"),
+        ("agent", "common word, status=active", "/api/v1/tickets/?q=looking&status=active"),
+        ("agent", "common word, one organisation", f"/api/v1/tickets/?q=looking&organisation="
+                                                   f"{admin.organisation_id}"),
+        # "Benchmark": every ticket, 9 letters, no prefix index of its length.
+        ("agent", "a long common word", "/api/v1/tickets/?q=benchmark"),
+        # "ticket 1": its number starts with 1 in 11% of the tickets ("1"*, no prefix index).
+        ("agent", "a word and a mid-frequent number", "/api/v1/tickets/?q=ticket%201"),
+        ("agent", "a mid-frequent number prefix", "/api/v1/tickets/?q=ticket%2012"),
+        ("admin", "customer admin, search a common word", "/api/v1/tickets/?q=looking"),
     ]
     results = []
     for who, label, url in scenarios:
@@ -135,9 +156,27 @@ def list_scenarios(secrets: dict[str, str]) -> list[dict]:
         cpu_ms = (time.process_time() - cpu) / REPEAT * 1000
         with CaptureQueriesContext(connection) as ctx:
             rows = len(client.get(url).json()["results"])
+        queries = len(ctx.captured_queries)
+        # Each query's own time (by its place in the request), over REPEAT // 2 more requests.
+        each: list[list[float]] = [[] for _ in range(queries)]
+        for _ in range(REPEAT // 2):
+            spent: list[float] = []
+
+            def timed(execute, sql, params, many, context, spent=spent):
+                t = time.perf_counter()
+                try:
+                    return execute(sql, params, many, context)
+                finally:
+                    spent.append((time.perf_counter() - t) * 1000)
+
+            with connection.execute_wrapper(timed):
+                client.get(url)
+            for k, ms in enumerate(spent[:queries]):
+                each[k].append(ms)
         results.append({"who": who, "label": label, "url": url, "rows": rows,
-                        "queries": len(ctx.captured_queries), "p50": statistics.median(times),
-                        "p95": bulk.percentile(times, 95), "max": max(times), "cpu": cpu_ms})
+                        "queries": queries, "p50": statistics.median(times),
+                        "p95": bulk.percentile(times, 95), "max": max(times), "cpu": cpu_ms,
+                        "each_p95": [bulk.percentile(t, 95) if t else 0.0 for t in each]})
     # Page 40 by cursor: the cost of a deep page is that of the first.
     client = Client(HTTP_AUTHORIZATION=f"Bearer {secrets['agent']}")
     url = "/api/v1/tickets/"
@@ -152,7 +191,8 @@ def list_scenarios(secrets: dict[str, str]) -> list[dict]:
     results.append({"who": "agent", "label": "page 40 by cursor", "url": url[:60] + "…",
                     "rows": 25, "queries": results[0]["queries"],
                     "p50": statistics.median(times), "p95": bulk.percentile(times, 95),
-                    "max": max(times), "cpu": (time.process_time() - cpu) / REPEAT * 1000})
+                    "max": max(times), "cpu": (time.process_time() - cpu) / REPEAT * 1000,
+                    "each_p95": []})
     return results
 
 
@@ -696,9 +736,9 @@ def main() -> None:
                              "tree, alternated --rounds times.")
     parser.add_argument("--compare", type=Path, action="append", default=None,
                         help="With --web-only, or --creates-only (then with the worker "
-                             "beside, as `make run`): an older checkout run side by side, "
-                             "alternated --rounds times (its server and worker on this "
-                             "database). May be given more than once.")
+                             "beside, as `make run`), or --list-only: an older checkout run "
+                             "side by side, alternated --rounds times (its server and worker, "
+                             "or its list, on this database). May be given more than once.")
     parser.add_argument("--trace-waits", action="store_true",
                         help="With --compare: count the servers' (and the worker's) sleeps "
                              "in SQLite's busy handler and waits in flock() (perf trace).")
@@ -707,6 +747,12 @@ def main() -> None:
                              f"{', '.join(SERVERS)} "
                              "(default: as `make run` starts it, granian 2 × 2).")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--json", action="store_true",
+                        help="With --list-only: the list's figures as one JSON line (what "
+                             "--list-only --compare reads from each tree).")
+    parser.add_argument("--code", type=Path, default=None,
+                        help="With --list-only --json: import tierdesk from this checkout "
+                             "(the older tree of --list-only --compare).")
     parser.add_argument("--forget-pending", action="store_true",
                         help="First drop the hook work and queued tasks earlier --web-only "
                              "runs left on a reused desk (their tickets stay unrouted), so "
@@ -716,7 +762,12 @@ def main() -> None:
                              "load (--create-seconds) and print where its CPU goes.")
     args = parser.parse_args()
 
-    print(f"# bench/api.py — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n{machine()}\n", flush=True)
+    if args.list_only and args.compare:
+        lists_side_by_side(args)
+        return
+    if not args.json:
+        print(f"# bench/api.py — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n{machine()}\n",
+              flush=True)
     setup_django(fresh=not args.reuse)
     from tierdesk.tickets.models import Ticket
 
@@ -739,6 +790,9 @@ def main() -> None:
         profile_worker(args, secrets)
     elif args.web_only:
         web_alone(args, secrets)
+    elif args.json:
+        results = list_scenarios(secrets)
+        print(json.dumps({"tickets": count, "load": os.getloadavg()[0], "results": results}))
     else:
         if not args.creates_only:
             ticket_list(count, secrets)
@@ -760,6 +814,58 @@ def ticket_list(count: int, secrets: dict[str, str]) -> None:
         print(f"| {r['who']} | {r['label']} | {r['rows']} | {r['queries']} | {r['p50']:.1f} | "
               f"{r['p95']:.1f} | {r['max']:.1f} | {r['cpu']:.1f} |", flush=True)
     print(f"\nLoad average after: {os.getloadavg()[0]:.1f}")
+
+
+def lists_side_by_side(args) -> None:
+    """--list-only --compare OLD_TREE: the list's shapes from this tree and each older one, on
+    this tree's desk (var/bench-api), each run in a process of its own, the trees alternated
+    (this, old; old, this; …) --rounds times. Per shape: p50 / p95 wall ms of each run, CPU
+    ms, queries, and for the searches the p95 of each query (by its place in the request)."""
+    trees = [ROOT, *[Path(t).resolve() for t in args.compare]]
+    print(f"# bench/api.py --list-only --compare — {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
+          f"{machine()}\n\nTrees: " + ", ".join(f"{k}: {t}" for k, t in enumerate(trees))
+          + f"; {REPEAT} requests a shape and run, after 5 of warm-up\n", flush=True)
+    runs: dict[int, list[dict]] = {k: [] for k in range(len(trees))}
+    for r in range(args.rounds):
+        order = list(range(len(trees)))
+        if r % 2:
+            order.reverse()
+        for k in order:
+            before = os.getloadavg()[0]
+            out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--reuse",
+                                  "--list-only", "--json", "--code", str(trees[k])],
+                                 capture_output=True, text=True, check=True, cwd=ROOT)
+            data = json.loads(out.stdout.strip().splitlines()[-1])
+            data["load_before"] = before
+            runs[k].append(data)
+            print(f"round {r + 1}, tree {k}: load average {before:.1f} → {data['load']:.1f}",
+                  flush=True)
+    labels = [(x["who"], x["label"]) for x in runs[0][0]["results"]]
+    print(f"\n{runs[0][0]['tickets']:,} tickets. Columns per tree: p50 / p95 wall ms of each "
+          "round; CPU ms a request (median of the rounds); queries.\n")
+    head = " | ".join(f"tree {k} p50/p95 | tree {k} CPU | tree {k} q" for k in range(len(trees)))
+    print(f"| who | request | {head} |\n|---|---|" + "---|" * (3 * len(trees)))
+    for i, (who, label) in enumerate(labels):
+        cells = []
+        for k in range(len(trees)):
+            rs = [run["results"][i] for run in runs[k]]
+            cells += [", ".join(f"{x['p50']:.1f} / {x['p95']:.1f}" for x in rs),
+                      f"{statistics.median(x['cpu'] for x in rs):.1f}",
+                      str(rs[0]["queries"])]
+        print(f"| {who} | {label} | " + " | ".join(cells) + " |", flush=True)
+    print("\nThe searches' queries, p95 ms of each (token, catch-up count, the index's first "
+          "read, the page's keys, its rows, their SLA rows), worst round:\n")
+    print("| who | request | " + " | ".join(f"tree {k}" for k in range(len(trees)))
+          + " |\n|---|---|" + "---|" * len(trees))
+    for i, (who, label) in enumerate(labels):
+        if "q=" not in runs[0][0]["results"][i]["url"]:
+            continue
+        cells = []
+        for k in range(len(trees)):
+            each = [run["results"][i]["each_p95"] for run in runs[k]]
+            worst = [max(column) for column in zip(*each, strict=True)] if each[0] else []
+            cells.append(" · ".join(f"{t:.2f}" for t in worst))
+        print(f"| {who} | {label} | " + " | ".join(cells) + " |")
 
 
 def web_alone(args, secrets: dict[str, str]) -> None:

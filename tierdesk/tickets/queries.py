@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import F, Prefetch, Q, QuerySet
 from django.db.models.expressions import OrderBy
@@ -49,10 +50,15 @@ def for_list(qs: QuerySet[Ticket]) -> QuerySet[Ticket]:
     ).prefetch_related(Prefetch("sla_rows", queryset=TicketSLA.objects.order_by("target")))
 
 
-def search(qs: QuerySet[Ticket], text: str) -> QuerySet[Ticket]:
+def search(qs: QuerySet[Ticket], text: str, *, walked: str = "") -> QuerySet[Ticket]:
     """By reference or case number, else by words (whole words or their start) of the
     subject, the description and the public messages (`tickets.search`), or of the
-    requester's name or address. Never widens `qs`: it narrows what its user may see."""
+    requester's name or address. Never widens `qs`: it narrows what its user may see.
+
+    `walked`: the order's first key ("-created_at") when the caller pages `qs` by ORDER BY
+    … LIMIT in the order of an index of the ticket table (the API's list), not by reading
+    its positions first (`window`); with `qs`, it chooses how the words are looked up
+    (`tickets.search.matching`), never what they find."""
     text = text.strip()
     if not text:
         return qs
@@ -63,9 +69,8 @@ def search(qs: QuerySet[Ticket], text: str) -> QuerySet[Ticket]:
     # may drive the whole query from the contacts and sort every ticket they opened.
     requesters = Contact.objects.filter(
         Q(user__email__icontains=text) | Q(user__full_name__icontains=text)).values("pk")
-    words = matching(text)
-    by_requester = Q(requester_id__in=requesters)
-    return qs.filter(by_requester if words is None else words | by_requester)
+    found = matching(text, within=qs, walked=walked, or_requesters=requesters)
+    return qs.filter(Q(requester_id__in=requesters) if found is None else found)
 
 
 # --------------------------------------------------------------------------- keyset paging
@@ -221,7 +226,10 @@ def _positions(qs: QuerySet[Ticket], fields: list[str], limit: int) -> list[list
     page's few rows are made aware by `_as_read`, and a cursor is compared in the
     driver's form (`_as_stored`).
     """
-    sql, params = qs.values_list(*fields)[:limit].query.sql_with_params()
+    try:
+        sql, params = qs.values_list(*fields)[:limit].query.sql_with_params()
+    except EmptyResultSet:  # nothing can match (`none()`, a search whose lists are empty)
+        return []
     with connections[qs.db].cursor() as cursor:
         cursor.execute(sql, params)
         return [list(row) for row in cursor.fetchall()]

@@ -474,14 +474,18 @@ def start_server(tree: Path = ROOT, server: str = "", extra: tuple[str, ...] = (
     raise SystemExit(f"{server} did not start")
 
 
-def start_worker(tree: Path = ROOT) -> subprocess.Popen:
+def start_worker(tree: Path = ROOT, batches: Path | None = None) -> subprocess.Popen:
     """`tierdesk worker` of `tree`, as `make run` starts it beside the server: it hears the
-    creates. Returns once its consumer is up (its log says so)."""
+    creates. Returns once its consumer is up (its log says so). With `batches`, each batch
+    of the hooks' work is timed into that file (bench/traced_worker.py)."""
     env = {**os.environ, "TIERDESK_VAR_DIR": str(VAR), "DEBUG": "false"}
+    command = [sys.executable, "-m", "tierdesk", "worker"]
+    if batches is not None:
+        env["BENCH_BATCH_LOG"] = str(batches)
+        command = [sys.executable, str(ROOT / "bench" / "traced_worker.py")]
     log = VAR / "worker.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tierdesk", "worker"], cwd=tree, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command, cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and "consumer started" not in log.read_text():
         if proc.poll() is not None:
@@ -702,6 +706,14 @@ def main() -> None:
     parser.add_argument("--trace-waits", action="store_true",
                         help="With --compare: count the servers' (and the worker's) sleeps "
                              "in SQLite's busy handler and waits in flock() (perf trace).")
+    parser.add_argument("--trace-batches", action="store_true",
+                        help="With --creates-only --compare/--servers/--variant: time each "
+                             "batch of the worker's hook work (bench/traced_worker.py): "
+                             "rows, the wait for the write lock, the hold, CPU.")
+    parser.add_argument("--variant", action="append", default=None,
+                        help="With --creates-only: this tree once more with settings of its "
+                             "own, 'LABEL:NAME=VALUE[,NAME=VALUE]' (the server's and the "
+                             "worker's environment), alternated like --compare.")
     parser.add_argument("--servers", default="",
                         help=f"With --web-only or --creates-only --compare: shapes to compare, of "
                              f"{', '.join(SERVERS)} "
@@ -742,7 +754,7 @@ def main() -> None:
     else:
         if not args.creates_only:
             ticket_list(count, secrets)
-        if not args.list_only and (args.compare or args.servers):
+        if not args.list_only and (args.compare or args.servers or args.variant):
             with_worker_side_by_side(args, secrets)
         elif not args.list_only:
             creates(args, secrets)
@@ -812,8 +824,9 @@ def web_alone(args, secrets: dict[str, str]) -> None:
 
 def with_worker_side_by_side(args, secrets: dict[str, str]) -> None:
     """`make run`'s shape (the server as it starts it, `tierdesk worker` beside it) of this
-    tree and of --compare's, alternated --rounds times: creates answered a second with the
-    worker hearing them meanwhile, and the sustained rate (created and fully handled)."""
+    tree and of --compare's (and this tree with each --variant's settings), alternated
+    --rounds times: creates answered a second with the worker hearing them meanwhile, and
+    the sustained rate (created and fully handled)."""
     from django.db import connections
 
     from tierdesk.accounts.models import Contact
@@ -821,7 +834,12 @@ def with_worker_side_by_side(args, secrets: dict[str, str]) -> None:
     requester = Contact.objects.order_by("pk").values_list("pk", flat=True).first()
     assert requester is not None
     connections.close_all()
-    trees = [ROOT, *(tree.resolve() for tree in args.compare or [])]
+    trees: list[tuple[Path, str, dict[str, str]]] = [(ROOT, "this tree", {})]
+    trees += [(tree.resolve(), str(tree), {}) for tree in args.compare or []]
+    for variant in args.variant or []:
+        label, _sep, settings = variant.partition(":")
+        trees.append((ROOT, f"this tree, {label}", dict(
+            item.split("=", 1) for item in settings.split(",") if item)))
     servers = [name for name in args.servers.split(",") if name] or [""]
     shapes = [(tree, server) for tree in trees for server in servers]
     run = f"{time.time():.0f}"
@@ -829,23 +847,37 @@ def with_worker_side_by_side(args, secrets: dict[str, str]) -> None:
           f"client threads, {args.create_seconds:.0f} s a run after 2 s of warm-up (heard "
           "before the run)\n")
     print("| round | tree | server | created | answered a second | errors | p50 ms | p95 ms | CPU ms a "
-          "create: server, worker (till drained) | left at the end, drained in s | "
+          "create: server, worker (till drained) | CPU s a second during the burst: server, "
+          "worker, client | left at the end, drained in s | "
           "sustained a second | routed once, acknowledged once | load avg | UTC |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in range(args.rounds):
-        for k, (tree, server) in enumerate(shapes if n % 2 == 0 else shapes[::-1]):
+        for k, ((tree, name, env), server) in enumerate(shapes if n % 2 == 0 else shapes[::-1]):
             tag = f"{run}s{n}{k}"
-            proc = start_server(tree, server)
-            worker = start_worker(tree)
+            batches = VAR / f"batches-{tag}.jsonl" if args.trace_batches else None
+            saved = {key: os.environ.get(key) for key in env}
+            os.environ.update(env)
+            try:
+                proc = start_server(tree, server)
+                worker = start_worker(tree, batches)
+            finally:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
             try:
                 load_creates(secrets["agent"], requester, 2, tag=f"{run}warm")
                 drain(time.perf_counter())
                 load = os.getloadavg()[0]
                 tracer = (start_trace([*children(proc.pid), worker.pid]) if args.trace_waits
                           else None)
+                burst_at = time.time()
                 web0, worker0 = cpu_of([proc.pid]), cpu_of([worker.pid])
                 c = load_creates(secrets["agent"], requester, args.create_seconds, tag=tag)
-                web = (cpu_of([proc.pid]) - web0) / max(c["created"], 1) * 1000
+                web_s, worker_s = cpu_of([proc.pid]) - web0, cpu_of([worker.pid]) - worker0
+                burst_end = time.time()
+                web = web_s / max(c["created"], 1) * 1000
                 waits = stop_trace(tracer)
                 left, drained = drain(c["finished_at"])
                 left = min(left, c["created"])
@@ -854,18 +886,44 @@ def with_worker_side_by_side(args, secrets: dict[str, str]) -> None:
                 stop(worker)
                 stop(proc)
             k_ = check_handled(tag)
-            name = "this tree" if tree == ROOT else str(tree)
+            client_s = c["client_cpu"] * c["created"] / 1000
             print(f"| {n + 1} | {name} | {server or MAKE_RUN} | {c['created']:,} | "
                   f"**{c['per_second']:.0f}** | "
                   f"{c['errors']} | {c['p50']:.0f} | {c['p95']:.0f} | {web:.1f}, {heard:.1f} | "
+                  f"{web_s / c['seconds']:.2f}, {worker_s / c['seconds']:.2f}, "
+                  f"{client_s / c['seconds']:.2f} | "
                   f"{left:,}, {drained:.1f} | "
                   f"**{c['created'] / (c['seconds'] + drained):.0f}** | "
                   f"{k_['routed_once']:,}/{k_['tickets']:,}, "
                   f"{k_['acknowledged_once']:,}/{k_['tickets']:,} | {load:.1f} | "
                   f"{datetime.now(UTC):%H:%M:%S} |"
                   + (f" errors e.g. {c['error_sample']}" if c["errors"] else "")
-                  + (f" waits: {waits}" if waits else ""), flush=True)
+                  + (f" waits: {waits}" if waits else "")
+                  + (f" batches: {batch_summary(batches, burst_at, burst_end)}"
+                     if batches else ""), flush=True)
     print(f"\nHook work left: {pending_work()}. Load average after: {os.getloadavg()[0]:.1f}")
+
+
+def batch_summary(path: Path, start: float, end: float) -> str:
+    """The worker's batches that ended during the burst (bench/traced_worker.py's lines)."""
+    try:
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line]
+    except OSError:
+        return "none traced"
+    during = [b for b in lines if start <= b["at"] <= end]
+    full = [b for b in during if b["rows"]]
+    if not full:
+        return f"{len(during)} empty claims"
+    rows = sorted(b["rows"] for b in full)
+    seconds = end - start
+    return (f"{len(full)} batches ({len(during) - len(full)} empty claims), rows median "
+            f"{statistics.median(rows):.0f} (min {rows[0]}, max {rows[-1]}, mean "
+            f"{sum(rows) / len(rows):.0f}); write lock waited {sum(b['wait'] for b in during):,.0f} ms "
+            f"in all, held {sum(b['hold'] for b in full):,.0f} ms in all "
+            f"({sum(b['hold'] for b in full) / seconds / 10:.0f} % of the burst; mean "
+            f"{statistics.mean(b['hold'] for b in full):.0f} ms a batch); CPU "
+            f"{statistics.mean(b['cpu'] for b in full):.1f} ms a batch, "
+            f"{sum(b['cpu'] for b in full) / sum(rows):.2f} ms a row")
 
 
 def creates(args, secrets: dict[str, str]) -> None:

@@ -225,6 +225,9 @@ OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=12)  # then the mes
 # measures) runs after its commit on the worker, in batches; True runs it inside the action's
 # transaction instead (the ordinary tests do, to see it right away).
 TICKET_HOOKS_INLINE = env.bool("TICKET_HOOKS_INLINE", default=False)
+# `tierdesk worker` hears that work on a thread of its own (tickets.hooks.Drainer), not
+# behind mail delivery in the task queue; false: the queue's task hears it.
+HOOKS_DRAINER = env.bool("HOOKS_DRAINER", default=True)
 
 # --- Ticket references ----------------------------------------------------------
 TICKET_PREFIX = env.str("TICKET_PREFIX", default="TD")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -57,7 +58,7 @@ def test_it_finds_the_work_on_its_own_look(desk_with_rules, held, drainers):
 
 def test_a_task_wakes_it_instead_of_draining_on_the_queue_s_thread(desk_with_rules, held,
                                                                     drainers):
-    drainer = drainers(gather=60)  # it looked once (nothing due) and waits a minute
+    drainer = drainers(gather=60, look=60)  # it looked once (nothing due), waits a minute
     time.sleep(0.2)
     assert hooks.drainer() is drainer
     tickets = create(desk_with_rules, 2)
@@ -113,18 +114,56 @@ def test_a_retry_backing_off_is_not_due(desk_with_rules, held):
     assert hooks.run_batch() == 0
 
 
+def niceness(pid: int) -> list[int]:
+    """Each thread's nice value (Linux: a thread's own)."""
+    out = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/stat") as f:
+            out.append(int(f.read().rsplit(")", 1)[1].split()[16]))
+    return sorted(out)
+
+
 def test_the_worker_command_hears_the_work_without_the_queue(desk_with_rules, held, tmp_path):
-    """`tierdesk worker` with its queue's tasks never reaching it (none queued: `held`)."""
+    """`tierdesk worker` with its queue's tasks never reaching it (none queued: `held`);
+    its queue's threads run WORKER_NICE lower, its drainer (the write lock's holder) not."""
     tickets = create(desk_with_rules, 5)
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "HUEY_IMMEDIATE")}
     env.update({"DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "tierdesk.settings",
-                "EMAIL_URL": "dummymail://", "LOG_LEVEL": "WARNING",
-                "TIERDESK_VAR_DIR": str(tmp_path)})
+                "EMAIL_URL": "dummymail://", "LOG_LEVEL": "WARNING", "WORKER_NICE": "5",
+                "WORKER_THREADS": "2", "TIERDESK_VAR_DIR": str(tmp_path)})
+    base = os.getpriority(os.PRIO_PROCESS, 0)
     proc = subprocess.Popen([sys.executable, "-m", "tierdesk", "worker", "--no-periodic"],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert wait_until(lambda: not HookWork.objects.exists(), 60)
+        # the main thread, the consumer's scheduler and two workers lowered; the drainer not
+        assert wait_until(lambda: len(niceness(proc.pid)) >= 5, 10)
+        nice = niceness(proc.pid)
+        assert nice.count(min(base + 5, 19)) >= 4 and base in nice, nice
     finally:
         proc.terminate()
         proc.wait(timeout=30)
     assert_heard_once(tickets)
+
+
+def test_the_worker_lowers_the_queue_s_threads_not_the_drainer_s(settings, monkeypatch):
+    """Run in a thread of its own (nice is a thread's on Linux: the test's stays as it is)."""
+    from tierdesk.automation.management.commands import worker
+
+    settings.WORKER_NICE, settings.HOOKS_DRAINER = 5, True
+    seen: dict[str, int] = {}
+
+    def run_huey(*argv):  # the consumer, as the command would start it: what runs at what
+        drainer = hooks.drainer()
+        assert drainer is not None
+        seen["queue"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        seen["drainer"] = os.getpriority(os.PRIO_PROCESS, drainer._thread.native_id)
+
+    monkeypatch.setattr(worker, "call_command", lambda name, *argv: run_huey(*argv))
+    monkeypatch.setattr(worker.scheduler, "acquire", lambda: False)
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    thread = threading.Thread(target=lambda: worker.Command().handle(no_periodic=True))
+    thread.start()
+    thread.join(60)
+    assert seen == {"queue": min(base + 5, 19), "drainer": base}
+    assert hooks.drainer() is None  # stopped when the consumer returned

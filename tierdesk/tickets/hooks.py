@@ -389,11 +389,14 @@ def run_pending(*, limit: int = BATCH, max_batches: int | None = None) -> int:
 
 # ------------------------------------------------------------------ the worker's drainer
 
-# Seconds a drainer waits after a batch that was not full before it claims again (work
-# gathers meanwhile: fewer, fuller batches while the desk is busy) and between its looks
-# for work when none is pending. A quiet desk's action is heard within about this long
-# even when no task reaches the worker (the queue's consumers busy or polling slowly).
-GATHER = 0.25
+# Seconds a drainer waits after a batch that was not full before it claims again: work
+# gathers meanwhile (fewer, fuller batches while the desk is busy: each batch costs ~40 ms
+# of CPU whatever its size, under SQLite's write lock).
+GATHER = 1.0
+# Seconds between its looks for work when none is pending: a quiet desk's action is heard
+# within about this long even when no task reaches the worker (the queue's threads busy,
+# or SqliteHuey's consumer polling slowly after a quiet spell: up to 10 s).
+LOOK = 0.25
 
 
 class Drainer:
@@ -405,13 +408,14 @@ class Drainer:
     9 with the web beside it: both threads delivering mail while thousands of creates
     waited to be heard. The drainer claims batches itself (`run_batch`, unchanged: the
     same exactly-once claims, order and retries) and looks for work on its own: a cheap
-    read every GATHER seconds, or at once when a task wakes it (`wake`). After a full
+    read every LOOK seconds, or at once when a task wakes it (`wake`). After a full
     batch it claims again at once (a backlog); after a short one it lets work gather for
     GATHER seconds first. The tasks (`tickets.tasks`) wake it instead of draining on a
     queue thread when one runs in their process."""
 
-    def __init__(self, *, gather: float | None = None) -> None:
+    def __init__(self, *, gather: float | None = None, look: float | None = None) -> None:
         self.gather = GATHER if gather is None else gather
+        self.look = min(LOOK, self.gather) if look is None else look
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hooks-drainer", daemon=True)
@@ -450,7 +454,7 @@ class Drainer:
                 if heard:
                     self._stop.wait(self.gather)  # a short batch: let work gather
                 else:
-                    self._wake.wait(self.gather)  # nothing due: a task's wake-up or a look
+                    self._wake.wait(self.look)  # nothing due: a task's wake-up or a look
                 self._wake.clear()
         finally:
             connection.close()

@@ -11,6 +11,8 @@ its own (`tickets.hooks.Drainer`; `HOOKS_DRAINER=false` leaves it to the queue's
 that new tickets are routed and acknowledged while the queue's threads deliver mail.
 """
 
+import os
+
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -42,7 +44,12 @@ class Command(BaseCommand):
             argv.append("--no-periodic")
         if workers:
             argv += ["--workers", str(workers)]
-        drainer = hooks.Drainer().start() if settings.HOOKS_DRAINER else None
+        drainer = (hooks.Drainer(gather=settings.HOOKS_GATHER).start() if settings.HOOKS_DRAINER
+                   else None)
+        if settings.WORKER_NICE:
+            # Linux: this thread's and the queue's threads' it starts, not the drainer's
+            # (started before): that one holds SQLite's write lock for its batches.
+            os.nice(settings.WORKER_NICE)
         try:
             call_command("run_huey", *argv)
         finally:

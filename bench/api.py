@@ -34,7 +34,15 @@ through the web server `make run` starts (granian, two workers).
    of each tree in turn, alternated --rounds times: answered a second with the worker
    beside, the worker's CPU, the sustained rate, every ticket checked as in 4. With
    --trace-waits (5 and 6), `perf trace` counts the sleeps of SQLite's busy handler and
-   the waits in flock() (a writer lock, as tried on branch s8-lock).
+   the waits in flock() (a writer lock, as tried on branch s8-lock), the server's and the
+   worker's apart. --variant 'LABEL:NAME=VALUE,...' adds this tree again with settings of
+   its own (the server's and the worker's environment), alternated like --compare;
+   --trace-batches times each batch of the worker's hook work (bench/traced_worker.py:
+   rows, the wait for the write lock, its hold, CPU). Each row also gives the CPU seconds
+   a second of the server, the worker and the client during the burst.
+7. --creates-only --quiet N [--idle S]: a quiet desk instead (each tree and variant): N
+   single creates S seconds apart, the worker idle between, and how long after each 201
+   its follow-up has been heard.
 """
 
 from __future__ import annotations
@@ -516,11 +524,11 @@ def stop(proc: subprocess.Popen) -> None:
 WAITS = ("clock_nanosleep", "nanosleep", "flock")
 
 
-def start_trace(pids: list[int]) -> subprocess.Popen | None:
+def start_trace(pids: list[int], name: str = "waits") -> subprocess.Popen | None:
     """`perf trace -s` of these processes' (and their threads') sleeps and flock()s, for
     --trace-waits: SQLite's busy handler sleeps (usleep: clock_nanosleep) between its
     tries for the write lock; the lock file's waiters block in flock()."""
-    out = VAR / "waits.txt"
+    out = VAR / f"{name}.txt"
     proc = subprocess.Popen(["perf", "trace", "-s", "-e", ",".join(WAITS), "-o", str(out),
                              "-p", ",".join(str(p) for p in pids)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -528,7 +536,7 @@ def start_trace(pids: list[int]) -> subprocess.Popen | None:
     return proc
 
 
-def stop_trace(proc: subprocess.Popen | None) -> str:
+def stop_trace(proc: subprocess.Popen | None, name: str = "waits") -> str:
     """What the processes waited: calls and milliseconds a syscall of WAITS, summed over
     their threads (perf's summary is per thread)."""
     if proc is None:
@@ -537,7 +545,7 @@ def stop_trace(proc: subprocess.Popen | None) -> str:
     proc.wait(timeout=30)
     calls: dict[str, int] = {}
     msec: dict[str, float] = {}
-    for line in (VAR / "waits.txt").read_text().splitlines():
+    for line in (VAR / f"{name}.txt").read_text().splitlines():
         parts = line.split()
         if len(parts) >= 4 and parts[0] in WAITS and parts[1].isdigit():
             calls[parts[0]] = calls.get(parts[0], 0) + int(parts[1])
@@ -714,6 +722,11 @@ def main() -> None:
                         help="With --creates-only: this tree once more with settings of its "
                              "own, 'LABEL:NAME=VALUE[,NAME=VALUE]' (the server's and the "
                              "worker's environment), alternated like --compare.")
+    parser.add_argument("--quiet", type=int, default=0,
+                        help="With --creates-only: a quiet desk instead, N single creates "
+                             "--idle seconds apart (each tree, --compare, --variant): how "
+                             "long until each one's follow-up is heard.")
+    parser.add_argument("--idle", type=float, default=20.0)
     parser.add_argument("--servers", default="",
                         help=f"With --web-only or --creates-only --compare: shapes to compare, of "
                              f"{', '.join(SERVERS)} "
@@ -754,7 +767,9 @@ def main() -> None:
     else:
         if not args.creates_only:
             ticket_list(count, secrets)
-        if not args.list_only and (args.compare or args.servers or args.variant):
+        if not args.list_only and args.quiet:
+            quiet_latency(args, secrets)
+        elif not args.list_only and (args.compare or args.servers or args.variant):
             with_worker_side_by_side(args, secrets)
         elif not args.list_only:
             creates(args, secrets)
@@ -870,8 +885,9 @@ def with_worker_side_by_side(args, secrets: dict[str, str]) -> None:
                 load_creates(secrets["agent"], requester, 2, tag=f"{run}warm")
                 drain(time.perf_counter())
                 load = os.getloadavg()[0]
-                tracer = (start_trace([*children(proc.pid), worker.pid]) if args.trace_waits
-                          else None)
+                tracer = start_trace(children(proc.pid)) if args.trace_waits else None
+                worker_tracer = (start_trace([worker.pid], "worker-waits") if args.trace_waits
+                                 else None)
                 burst_at = time.time()
                 web0, worker0 = cpu_of([proc.pid]), cpu_of([worker.pid])
                 c = load_creates(secrets["agent"], requester, args.create_seconds, tag=tag)
@@ -879,6 +895,7 @@ def with_worker_side_by_side(args, secrets: dict[str, str]) -> None:
                 burst_end = time.time()
                 web = web_s / max(c["created"], 1) * 1000
                 waits = stop_trace(tracer)
+                worker_waits = stop_trace(worker_tracer, "worker-waits")
                 left, drained = drain(c["finished_at"])
                 left = min(left, c["created"])
                 heard = (cpu_of([worker.pid]) - worker0) / max(c["created"], 1) * 1000
@@ -898,10 +915,66 @@ def with_worker_side_by_side(args, secrets: dict[str, str]) -> None:
                   f"{k_['acknowledged_once']:,}/{k_['tickets']:,} | {load:.1f} | "
                   f"{datetime.now(UTC):%H:%M:%S} |"
                   + (f" errors e.g. {c['error_sample']}" if c["errors"] else "")
-                  + (f" waits: {waits}" if waits else "")
+                  + (f" waits: server {waits}; worker {worker_waits}" if waits else "")
                   + (f" batches: {batch_summary(batches, burst_at, burst_end)}"
                      if batches else ""), flush=True)
     print(f"\nHook work left: {pending_work()}. Load average after: {os.getloadavg()[0]:.1f}")
+
+
+def quiet_latency(args, secrets: dict[str, str]) -> None:
+    """A quiet desk (--quiet N): `make run`'s shape of each tree (and --variant) in turn, the
+    worker idle for --idle seconds, then N single creates --idle seconds apart: how long
+    from the 201 until its follow-up (routing, the acknowledgement) has been heard."""
+    from django.db import connections
+
+    from tierdesk.accounts.models import Contact
+
+    requester = Contact.objects.order_by("pk").values_list("pk", flat=True).first()
+    assert requester is not None
+    connections.close_all()
+    trees: list[tuple[Path, str, dict[str, str]]] = [(ROOT, "this tree", {})]
+    trees += [(tree.resolve(), str(tree), {}) for tree in args.compare or []]
+    for variant in args.variant or []:
+        label, _sep, settings = variant.partition(":")
+        trees.append((ROOT, f"this tree, {label}", dict(
+            item.split("=", 1) for item in settings.split(",") if item)))
+    headers = {"Authorization": f"Bearer {secrets['agent']}", "Content-Type": "application/json"}
+    print(f"\n## A quiet desk: one create every {args.idle:.0f} s, the worker idle between; "
+          "seconds from the 201 until its hook work is heard\n")
+    print("| tree | heard after (s) | load avg | UTC |\n|---|---|---|---|")
+    for tree, name, env in trees:
+        saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
+        try:
+            proc = start_server(tree)
+            worker = start_worker(tree)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        took = []
+        try:
+            drain(time.perf_counter())
+            for i in range(args.quiet):
+                time.sleep(args.idle)
+                conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+                conn.request("POST", "/api/v1/tickets/", headers=headers, body=json.dumps({
+                    "subject": f"Quiet {i}", "description": "One at a time.",
+                    "requester": requester, "impact": "one_user", "urgency": "degraded"}))
+                response = conn.getresponse()
+                response.read()
+                assert response.status == 201, response.status
+                answered = time.perf_counter()
+                while pending_work() and time.perf_counter() - answered < 60:
+                    time.sleep(0.01)
+                took.append(time.perf_counter() - answered)
+        finally:
+            stop(worker)
+            stop(proc)
+        print(f"| {name} | {', '.join(f'{t:.2f}' for t in took)} | {os.getloadavg()[0]:.1f} | "
+              f"{datetime.now(UTC):%H:%M:%S} |", flush=True)
 
 
 def batch_summary(path: Path, start: float, end: float) -> str:

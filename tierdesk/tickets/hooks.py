@@ -397,6 +397,11 @@ GATHER = 1.0
 # within about this long even when no task reaches the worker (the queue's threads busy,
 # or SqliteHuey's consumer polling slowly after a quiet spell: up to 10 s).
 LOOK = 0.25
+# Seconds a drainer leaves SQLite's write lock free after a full batch before the next: the
+# web's writers wait for it in SQLite's busy handler, which tries again every 100 ms at most
+# (1, 2, 5 … 100 ms), so back-to-back batches (a backlog: a worker outage, a breach wave's
+# hook work) would starve them until their 20 s timeout. PostgreSQL (row locks): none.
+YIELD = 0.12
 
 
 class Drainer:
@@ -409,9 +414,10 @@ class Drainer:
     waited to be heard. The drainer claims batches itself (`run_batch`, unchanged: the
     same exactly-once claims, order and retries) and looks for work on its own: a cheap
     read every LOOK seconds, or at once when a task wakes it (`wake`). After a full
-    batch it claims again at once (a backlog); after a short one it lets work gather for
-    GATHER seconds first. The tasks (`tickets.tasks`) wake it instead of draining on a
-    queue thread when one runs in their process."""
+    batch it claims again soon (a backlog; on SQLite after leaving the write lock free for
+    YIELD seconds); after a short one it lets work gather for GATHER seconds first. The
+    tasks (`tickets.tasks`) wake it instead of draining on a queue thread when one runs in
+    their process."""
 
     def __init__(self, *, gather: float | None = None, look: float | None = None) -> None:
         self.gather = GATHER if gather is None else gather
@@ -449,8 +455,10 @@ class Drainer:
                 except Exception:
                     log.exception("hooks: the drainer's batch failed; trying again later")
                     heard = 1
-                if heard >= BATCH:
-                    continue  # a backlog: the next batch at once
+                if heard >= BATCH:  # a backlog: the next batch soon
+                    if connection.vendor == "sqlite":
+                        self._stop.wait(YIELD)
+                    continue
                 if heard:
                     self._stop.wait(self.gather)  # a short batch: let work gather
                 else:

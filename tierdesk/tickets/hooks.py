@@ -397,10 +397,11 @@ GATHER = 1.0
 # within about this long even when no task reaches the worker (the queue's threads busy,
 # or SqliteHuey's consumer polling slowly after a quiet spell: up to 10 s).
 LOOK = 0.25
-# Seconds a drainer leaves SQLite's write lock free after a full batch before the next: the
-# web's writers wait for it in SQLite's busy handler, which tries again every 100 ms at most
-# (1, 2, 5 … 100 ms), so back-to-back batches (a backlog: a worker outage, a breach wave's
-# hook work) would starve them until their 20 s timeout. PostgreSQL (row locks): none.
+# Seconds a drainer leaves SQLite's write lock free once two full batches ran back to back
+# (a backlog: a worker outage, a breach wave's hook work): the web's writers wait for the
+# lock in SQLite's busy handler, which tries again every 100 ms at most (1, 2, 5 … 100 ms),
+# so batch after batch would starve them until their 20 s timeout. A busy desk's bursts
+# (one full batch, then a short one) are not slowed. PostgreSQL (row locks): none.
 YIELD = 0.12
 
 
@@ -414,8 +415,9 @@ class Drainer:
     waited to be heard. The drainer claims batches itself (`run_batch`, unchanged: the
     same exactly-once claims, order and retries) and looks for work on its own: a cheap
     read every LOOK seconds, or at once when a task wakes it (`wake`). After a full
-    batch it claims again soon (a backlog; on SQLite after leaving the write lock free for
-    YIELD seconds); after a short one it lets work gather for GATHER seconds first. The
+    batch it claims again at once (a backlog; on SQLite, from the second full batch in a
+    row, after leaving the write lock free for YIELD seconds); after a short one it lets
+    work gather for GATHER seconds first. The
     tasks (`tickets.tasks`) wake it instead of draining on a queue thread when one runs in
     their process."""
 
@@ -447,6 +449,7 @@ class Drainer:
     def _run(self) -> None:
         from django.db import close_old_connections, connection
 
+        full = 0  # full batches in a row
         try:
             while not self._stop.is_set():
                 close_old_connections()
@@ -455,10 +458,12 @@ class Drainer:
                 except Exception:
                     log.exception("hooks: the drainer's batch failed; trying again later")
                     heard = 1
-                if heard >= BATCH:  # a backlog: the next batch soon
-                    if connection.vendor == "sqlite":
+                if heard >= BATCH:  # a backlog: the next batch at once, or soon
+                    full += 1
+                    if full >= 2 and connection.vendor == "sqlite":
                         self._stop.wait(YIELD)
                     continue
+                full = 0
                 if heard:
                     self._stop.wait(self.gather)  # a short batch: let work gather
                 else:

@@ -397,12 +397,14 @@ GATHER = 1.0
 # within about this long even when no task reaches the worker (the queue's threads busy,
 # or SqliteHuey's consumer polling slowly after a quiet spell: up to 10 s).
 LOOK = 0.25
-# Seconds a drainer leaves SQLite's write lock free once two full batches ran back to back
-# (a backlog: a worker outage, a breach wave's hook work): the web's writers wait for the
-# lock in SQLite's busy handler, which tries again every 100 ms at most (1, 2, 5 … 100 ms),
-# so batch after batch would starve them until their 20 s timeout. A busy desk's bursts
-# (one full batch, then a short one) are not slowed. PostgreSQL (row locks): none.
+# Seconds a drainer leaves SQLite's write lock free once BACKLOG full batches ran back to
+# back (a backlog: a worker outage, a breach wave's hook work): the web's writers wait for
+# the lock in SQLite's busy handler, which tries again every 100 ms at most (1, 2, 5 …
+# 100 ms), so batch after batch would starve them until their 20 s timeout. A busy desk's
+# bursts (two or three full batches after a gather) are not slowed: pausing from the
+# second one on raised the web's p95 from ~70 to 200–350 ms (session 9). PostgreSQL: none.
 YIELD = 0.12
+BACKLOG = 4
 
 
 class Drainer:
@@ -415,11 +417,10 @@ class Drainer:
     waited to be heard. The drainer claims batches itself (`run_batch`, unchanged: the
     same exactly-once claims, order and retries) and looks for work on its own: a cheap
     read every LOOK seconds, or at once when a task wakes it (`wake`). After a full
-    batch it claims again at once (a backlog; on SQLite, from the second full batch in a
-    row, after leaving the write lock free for YIELD seconds); after a short one it lets
-    work gather for GATHER seconds first. The
-    tasks (`tickets.tasks`) wake it instead of draining on a queue thread when one runs in
-    their process."""
+    batch it claims again at once (a backlog; on SQLite, from the BACKLOG-th full batch
+    in a row, after leaving the write lock free for YIELD seconds); after a short one it
+    lets work gather for GATHER seconds first. The tasks (`tickets.tasks`) wake it
+    instead of draining on a queue thread when one runs in their process."""
 
     def __init__(self, *, gather: float | None = None, look: float | None = None) -> None:
         self.gather = GATHER if gather is None else gather
@@ -460,7 +461,7 @@ class Drainer:
                     heard = 1
                 if heard >= BATCH:  # a backlog: the next batch at once, or soon
                     full += 1
-                    if full >= 2 and connection.vendor == "sqlite":
+                    if full >= BACKLOG and connection.vendor == "sqlite":
                         self._stop.wait(YIELD)
                     continue
                 full = 0

@@ -39,7 +39,15 @@ through the web server `make run` starts (granian, two workers).
    of each tree in turn, alternated --rounds times: answered a second with the worker
    beside, the worker's CPU, the sustained rate, every ticket checked as in 4. With
    --trace-waits (5 and 7), `perf trace` counts the sleeps of SQLite's busy handler and
-   the waits in flock() (a writer lock, as tried on branch s8-lock).
+   the waits in flock() (a writer lock, as tried on branch s8-lock), the server's and the
+   worker's apart. --variant 'LABEL:NAME=VALUE,...' adds this tree again with settings of
+   its own (the server's and the worker's environment), alternated like --compare;
+   --trace-batches times each batch of the worker's hook work (bench/traced_worker.py:
+   rows, the wait for the write lock, its hold, CPU). Each row also gives the CPU seconds
+   a second of the server, the worker and the client during the burst.
+8. --creates-only --quiet N [--idle S]: a quiet desk instead (each tree and variant): N
+   single creates S seconds apart, the worker idle between, and how long after each 201
+   its follow-up has been heard.
 """
 
 from __future__ import annotations
@@ -514,14 +522,18 @@ def start_server(tree: Path = ROOT, server: str = "", extra: tuple[str, ...] = (
     raise SystemExit(f"{server} did not start")
 
 
-def start_worker(tree: Path = ROOT) -> subprocess.Popen:
+def start_worker(tree: Path = ROOT, batches: Path | None = None) -> subprocess.Popen:
     """`tierdesk worker` of `tree`, as `make run` starts it beside the server: it hears the
-    creates. Returns once its consumer is up (its log says so)."""
+    creates. Returns once its consumer is up (its log says so). With `batches`, each batch
+    of the hooks' work is timed into that file (bench/traced_worker.py)."""
     env = {**os.environ, "TIERDESK_VAR_DIR": str(VAR), "DEBUG": "false"}
+    command = [sys.executable, "-m", "tierdesk", "worker"]
+    if batches is not None:
+        env["BENCH_BATCH_LOG"] = str(batches)
+        command = [sys.executable, str(ROOT / "bench" / "traced_worker.py")]
     log = VAR / "worker.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tierdesk", "worker"], cwd=tree, env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command, cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and "consumer started" not in log.read_text():
         if proc.poll() is not None:
@@ -552,11 +564,11 @@ def stop(proc: subprocess.Popen) -> None:
 WAITS = ("clock_nanosleep", "nanosleep", "flock")
 
 
-def start_trace(pids: list[int]) -> subprocess.Popen | None:
+def start_trace(pids: list[int], name: str = "waits") -> subprocess.Popen | None:
     """`perf trace -s` of these processes' (and their threads') sleeps and flock()s, for
     --trace-waits: SQLite's busy handler sleeps (usleep: clock_nanosleep) between its
     tries for the write lock; the lock file's waiters block in flock()."""
-    out = VAR / "waits.txt"
+    out = VAR / f"{name}.txt"
     proc = subprocess.Popen(["perf", "trace", "-s", "-e", ",".join(WAITS), "-o", str(out),
                              "-p", ",".join(str(p) for p in pids)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -564,7 +576,7 @@ def start_trace(pids: list[int]) -> subprocess.Popen | None:
     return proc
 
 
-def stop_trace(proc: subprocess.Popen | None) -> str:
+def stop_trace(proc: subprocess.Popen | None, name: str = "waits") -> str:
     """What the processes waited: calls and milliseconds a syscall of WAITS, summed over
     their threads (perf's summary is per thread)."""
     if proc is None:
@@ -573,7 +585,7 @@ def stop_trace(proc: subprocess.Popen | None) -> str:
     proc.wait(timeout=30)
     calls: dict[str, int] = {}
     msec: dict[str, float] = {}
-    for line in (VAR / "waits.txt").read_text().splitlines():
+    for line in (VAR / f"{name}.txt").read_text().splitlines():
         parts = line.split()
         if len(parts) >= 4 and parts[0] in WAITS and parts[1].isdigit():
             calls[parts[0]] = calls.get(parts[0], 0) + int(parts[1])
@@ -742,6 +754,19 @@ def main() -> None:
     parser.add_argument("--trace-waits", action="store_true",
                         help="With --compare: count the servers' (and the worker's) sleeps "
                              "in SQLite's busy handler and waits in flock() (perf trace).")
+    parser.add_argument("--trace-batches", action="store_true",
+                        help="With --creates-only --compare/--servers/--variant: time each "
+                             "batch of the worker's hook work (bench/traced_worker.py): "
+                             "rows, the wait for the write lock, the hold, CPU.")
+    parser.add_argument("--variant", action="append", default=None,
+                        help="With --creates-only: this tree once more with settings of its "
+                             "own, 'LABEL:NAME=VALUE[,NAME=VALUE]' (the server's and the "
+                             "worker's environment), alternated like --compare.")
+    parser.add_argument("--quiet", type=int, default=0,
+                        help="With --creates-only: a quiet desk instead, N single creates "
+                             "--idle seconds apart (each tree, --compare, --variant): how "
+                             "long until each one's follow-up is heard.")
+    parser.add_argument("--idle", type=float, default=20.0)
     parser.add_argument("--servers", default="",
                         help=f"With --web-only or --creates-only --compare: shapes to compare, of "
                              f"{', '.join(SERVERS)} "
@@ -796,7 +821,9 @@ def main() -> None:
     else:
         if not args.creates_only:
             ticket_list(count, secrets)
-        if not args.list_only and (args.compare or args.servers):
+        if not args.list_only and args.quiet:
+            quiet_latency(args, secrets)
+        elif not args.list_only and (args.compare or args.servers or args.variant):
             with_worker_side_by_side(args, secrets)
         elif not args.list_only:
             creates(args, secrets)
@@ -918,8 +945,9 @@ def web_alone(args, secrets: dict[str, str]) -> None:
 
 def with_worker_side_by_side(args, secrets: dict[str, str]) -> None:
     """`make run`'s shape (the server as it starts it, `tierdesk worker` beside it) of this
-    tree and of --compare's, alternated --rounds times: creates answered a second with the
-    worker hearing them meanwhile, and the sustained rate (created and fully handled)."""
+    tree and of --compare's (and this tree with each --variant's settings), alternated
+    --rounds times: creates answered a second with the worker hearing them meanwhile, and
+    the sustained rate (created and fully handled)."""
     from django.db import connections
 
     from tierdesk.accounts.models import Contact
@@ -927,7 +955,12 @@ def with_worker_side_by_side(args, secrets: dict[str, str]) -> None:
     requester = Contact.objects.order_by("pk").values_list("pk", flat=True).first()
     assert requester is not None
     connections.close_all()
-    trees = [ROOT, *(tree.resolve() for tree in args.compare or [])]
+    trees: list[tuple[Path, str, dict[str, str]]] = [(ROOT, "this tree", {})]
+    trees += [(tree.resolve(), str(tree), {}) for tree in args.compare or []]
+    for variant in args.variant or []:
+        label, _sep, settings = variant.partition(":")
+        trees.append((ROOT, f"this tree, {label}", dict(
+            item.split("=", 1) for item in settings.split(",") if item)))
     servers = [name for name in args.servers.split(",") if name] or [""]
     shapes = [(tree, server) for tree in trees for server in servers]
     run = f"{time.time():.0f}"
@@ -935,24 +968,40 @@ def with_worker_side_by_side(args, secrets: dict[str, str]) -> None:
           f"client threads, {args.create_seconds:.0f} s a run after 2 s of warm-up (heard "
           "before the run)\n")
     print("| round | tree | server | created | answered a second | errors | p50 ms | p95 ms | CPU ms a "
-          "create: server, worker (till drained) | left at the end, drained in s | "
+          "create: server, worker (till drained) | CPU s a second during the burst: server, "
+          "worker, client | left at the end, drained in s | "
           "sustained a second | routed once, acknowledged once | load avg | UTC |\n"
-          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for n in range(args.rounds):
-        for k, (tree, server) in enumerate(shapes if n % 2 == 0 else shapes[::-1]):
+        for k, ((tree, name, env), server) in enumerate(shapes if n % 2 == 0 else shapes[::-1]):
             tag = f"{run}s{n}{k}"
-            proc = start_server(tree, server)
-            worker = start_worker(tree)
+            batches = VAR / f"batches-{tag}.jsonl" if args.trace_batches else None
+            saved = {key: os.environ.get(key) for key in env}
+            os.environ.update(env)
+            try:
+                proc = start_server(tree, server)
+                worker = start_worker(tree, batches)
+            finally:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value
             try:
                 load_creates(secrets["agent"], requester, 2, tag=f"{run}warm")
                 drain(time.perf_counter())
                 load = os.getloadavg()[0]
-                tracer = (start_trace([*children(proc.pid), worker.pid]) if args.trace_waits
-                          else None)
+                tracer = start_trace(children(proc.pid)) if args.trace_waits else None
+                worker_tracer = (start_trace([worker.pid], "worker-waits") if args.trace_waits
+                                 else None)
+                burst_at = time.time()
                 web0, worker0 = cpu_of([proc.pid]), cpu_of([worker.pid])
                 c = load_creates(secrets["agent"], requester, args.create_seconds, tag=tag)
-                web = (cpu_of([proc.pid]) - web0) / max(c["created"], 1) * 1000
+                web_s, worker_s = cpu_of([proc.pid]) - web0, cpu_of([worker.pid]) - worker0
+                burst_end = time.time()
+                web = web_s / max(c["created"], 1) * 1000
                 waits = stop_trace(tracer)
+                worker_waits = stop_trace(worker_tracer, "worker-waits")
                 left, drained = drain(c["finished_at"])
                 left = min(left, c["created"])
                 heard = (cpu_of([worker.pid]) - worker0) / max(c["created"], 1) * 1000
@@ -960,18 +1009,100 @@ def with_worker_side_by_side(args, secrets: dict[str, str]) -> None:
                 stop(worker)
                 stop(proc)
             k_ = check_handled(tag)
-            name = "this tree" if tree == ROOT else str(tree)
+            client_s = c["client_cpu"] * c["created"] / 1000
             print(f"| {n + 1} | {name} | {server or MAKE_RUN} | {c['created']:,} | "
                   f"**{c['per_second']:.0f}** | "
                   f"{c['errors']} | {c['p50']:.0f} | {c['p95']:.0f} | {web:.1f}, {heard:.1f} | "
+                  f"{web_s / c['seconds']:.2f}, {worker_s / c['seconds']:.2f}, "
+                  f"{client_s / c['seconds']:.2f} | "
                   f"{left:,}, {drained:.1f} | "
                   f"**{c['created'] / (c['seconds'] + drained):.0f}** | "
                   f"{k_['routed_once']:,}/{k_['tickets']:,}, "
                   f"{k_['acknowledged_once']:,}/{k_['tickets']:,} | {load:.1f} | "
                   f"{datetime.now(UTC):%H:%M:%S} |"
                   + (f" errors e.g. {c['error_sample']}" if c["errors"] else "")
-                  + (f" waits: {waits}" if waits else ""), flush=True)
+                  + (f" waits: server {waits}; worker {worker_waits}" if waits else "")
+                  + (f" batches: {batch_summary(batches, burst_at, burst_end)}"
+                     if batches else ""), flush=True)
     print(f"\nHook work left: {pending_work()}. Load average after: {os.getloadavg()[0]:.1f}")
+
+
+def quiet_latency(args, secrets: dict[str, str]) -> None:
+    """A quiet desk (--quiet N): `make run`'s shape of each tree (and --variant) in turn, the
+    worker idle for --idle seconds, then N single creates --idle seconds apart: how long
+    from the 201 until its follow-up (routing, the acknowledgement) has been heard."""
+    from django.db import connections
+
+    from tierdesk.accounts.models import Contact
+
+    requester = Contact.objects.order_by("pk").values_list("pk", flat=True).first()
+    assert requester is not None
+    connections.close_all()
+    trees: list[tuple[Path, str, dict[str, str]]] = [(ROOT, "this tree", {})]
+    trees += [(tree.resolve(), str(tree), {}) for tree in args.compare or []]
+    for variant in args.variant or []:
+        label, _sep, settings = variant.partition(":")
+        trees.append((ROOT, f"this tree, {label}", dict(
+            item.split("=", 1) for item in settings.split(",") if item)))
+    headers = {"Authorization": f"Bearer {secrets['agent']}", "Content-Type": "application/json"}
+    print(f"\n## A quiet desk: one create every {args.idle:.0f} s, the worker idle between; "
+          "seconds from the 201 until its hook work is heard\n")
+    print("| tree | heard after (s) | load avg | UTC |\n|---|---|---|---|")
+    for tree, name, env in trees:
+        saved = {key: os.environ.get(key) for key in env}
+        os.environ.update(env)
+        try:
+            proc = start_server(tree)
+            worker = start_worker(tree)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+        took = []
+        try:
+            drain(time.perf_counter())
+            for i in range(args.quiet):
+                time.sleep(args.idle)
+                conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+                conn.request("POST", "/api/v1/tickets/", headers=headers, body=json.dumps({
+                    "subject": f"Quiet {i}", "description": "One at a time.",
+                    "requester": requester, "impact": "one_user", "urgency": "degraded"}))
+                response = conn.getresponse()
+                response.read()
+                assert response.status == 201, response.status
+                answered = time.perf_counter()
+                while pending_work() and time.perf_counter() - answered < 60:
+                    time.sleep(0.01)
+                took.append(time.perf_counter() - answered)
+        finally:
+            stop(worker)
+            stop(proc)
+        print(f"| {name} | {', '.join(f'{t:.2f}' for t in took)} | {os.getloadavg()[0]:.1f} | "
+              f"{datetime.now(UTC):%H:%M:%S} |", flush=True)
+
+
+def batch_summary(path: Path, start: float, end: float) -> str:
+    """The worker's batches that ended during the burst (bench/traced_worker.py's lines)."""
+    try:
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line]
+    except OSError:
+        return "none traced"
+    during = [b for b in lines if start <= b["at"] <= end]
+    full = [b for b in during if b["rows"]]
+    if not full:
+        return f"{len(during)} empty claims"
+    rows = sorted(b["rows"] for b in full)
+    seconds = end - start
+    return (f"{len(full)} batches ({len(during) - len(full)} empty claims), rows median "
+            f"{statistics.median(rows):.0f} (min {rows[0]}, max {rows[-1]}, mean "
+            f"{sum(rows) / len(rows):.0f}); write lock waited {sum(b['wait'] for b in during):,.0f} ms "
+            f"in all, held {sum(b['hold'] for b in full):,.0f} ms in all "
+            f"({sum(b['hold'] for b in full) / seconds / 10:.0f} % of the burst; mean "
+            f"{statistics.mean(b['hold'] for b in full):.0f} ms a batch); CPU "
+            f"{statistics.mean(b['cpu'] for b in full):.1f} ms a batch, "
+            f"{sum(b['cpu'] for b in full) / sum(rows):.2f} ms a row")
 
 
 def creates(args, secrets: dict[str, str]) -> None:

@@ -225,6 +225,16 @@ OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=12)  # then the mes
 # measures) runs after its commit on the worker, in batches; True runs it inside the action's
 # transaction instead (the ordinary tests do, to see it right away).
 TICKET_HOOKS_INLINE = env.bool("TICKET_HOOKS_INLINE", default=False)
+# `tierdesk worker` hears that work on a thread of its own (tickets.hooks.Drainer), not
+# behind mail delivery in the task queue; false: the queue's task hears it.
+HOOKS_DRAINER = env.bool("HOOKS_DRAINER", default=True)
+# Seconds the drainer lets work gather after a batch that was not full (tickets.hooks.GATHER).
+HOOKS_GATHER = env.float("HOOKS_GATHER", default=1.0)
+# `tierdesk worker` lowers the OS scheduling priority of the queue's threads (mail delivery,
+# sweeps, reports) by this much (nice(2)): on shared cores the web's requests come first and
+# they use what is left. Not the drainer's: it holds SQLite's write lock while it works, and
+# a lock holder put behind the web makes the web wait (measured, session 9). 0: as is.
+WORKER_NICE = env.int("WORKER_NICE", default=10)
 
 # --- Ticket references ----------------------------------------------------------
 TICKET_PREFIX = env.str("TICKET_PREFIX", default="TD")

@@ -387,6 +387,131 @@ def run_pending(*, limit: int = BATCH, max_batches: int | None = None) -> int:
     return total
 
 
+# ------------------------------------------------------------------ the worker's drainer
+
+# Seconds a drainer waits after a batch that was not full before it claims again: work
+# gathers meanwhile (fewer, fuller batches while the desk is busy: each batch costs ~40 ms
+# of CPU whatever its size, under SQLite's write lock).
+GATHER = 1.0
+# Seconds between its looks for work when none is pending: a quiet desk's action is heard
+# within about this long even when no task reaches the worker (the queue's threads busy,
+# or SqliteHuey's consumer polling slowly after a quiet spell: up to 10 s).
+LOOK = 0.25
+# Seconds a drainer leaves SQLite's write lock free once BACKLOG full batches ran back to
+# back (a backlog: a worker outage, a breach wave's hook work): the web's writers wait for
+# the lock in SQLite's busy handler, which tries again every 100 ms at most (1, 2, 5 …
+# 100 ms), so batch after batch would starve them until their 20 s timeout. A busy desk's
+# bursts (two or three full batches after a gather) are not slowed: pausing from the
+# second one on raised the web's p95 from ~70 to 200–350 ms (session 9). PostgreSQL: none.
+YIELD = 0.12
+BACKLOG = 4
+
+
+class Drainer:
+    """The worker's own thread for the hooks' deferred work (`tierdesk worker` starts one).
+
+    In the task queue the hooks' task waits behind whatever the consumer's threads are
+    doing: mail delivery (a batch of new tickets queues a delivery of their
+    acknowledgements, seconds of SMTP or console I/O), sweeps, reports. Measured in session
+    9 with the web beside it: both threads delivering mail while thousands of creates
+    waited to be heard. The drainer claims batches itself (`run_batch`, unchanged: the
+    same exactly-once claims, order and retries) and looks for work on its own: a cheap
+    read every LOOK seconds, or at once when a task wakes it (`wake`). After a full
+    batch it claims again at once (a backlog; on SQLite, from the BACKLOG-th full batch
+    in a row, after leaving the write lock free for YIELD seconds); after a short one it
+    lets work gather for GATHER seconds first. The tasks (`tickets.tasks`) wake it
+    instead of draining on a queue thread when one runs in their process."""
+
+    def __init__(self, *, gather: float | None = None, look: float | None = None) -> None:
+        self.gather = GATHER if gather is None else gather
+        self.look = min(LOOK, self.gather) if look is None else look
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hooks-drainer", daemon=True)
+
+    def start(self) -> Drainer:
+        global _drainer
+        _drainer = self
+        self._thread.start()
+        return self
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Let the batch under way finish (its commit), then end."""
+        global _drainer
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+        if _drainer is self:
+            _drainer = None
+
+    def _run(self) -> None:
+        from django.db import close_old_connections, connection
+
+        full = 0  # full batches in a row
+        try:
+            while not self._stop.is_set():
+                close_old_connections()
+                try:
+                    heard = self.drain_once()
+                except Exception:
+                    log.exception("hooks: the drainer's batch failed; trying again later")
+                    heard = 1
+                if heard >= BATCH:  # a backlog: the next batch at once, or soon
+                    full += 1
+                    if full >= BACKLOG and connection.vendor == "sqlite":
+                        self._stop.wait(YIELD)
+                    continue
+                full = 0
+                if heard:
+                    self._stop.wait(self.gather)  # a short batch: let work gather
+                else:
+                    self._wake.wait(self.look)  # nothing due: a task's wake-up or a look
+                self._wake.clear()
+        finally:
+            connection.close()
+
+    def drain_once(self) -> int:
+        """One look: if work is due, claim and hear a batch (then, when it was not full,
+        let the search index catch up, as the task does). How many rows it claimed."""
+        from tierdesk.tickets import search
+
+        if not _due():
+            return 0
+        heard = run_batch(limit=BATCH)
+        if 0 < heard < BATCH:
+            search.catch_up()
+        return heard
+
+
+_drainer: Drainer | None = None
+
+
+def drainer() -> Drainer | None:
+    """The drainer running in this process, if any."""
+    return _drainer
+
+
+def _due() -> bool:
+    """Is any row claimable now? A read (no write lock); the table holds pending work only."""
+    from django.db import connection
+
+    from tierdesk.lib import clock
+
+    with connection.cursor() as cur:
+        cur.execute(_DUE, [connection.ops.adapt_datetimefield_value(clock.now()), MAX_ATTEMPTS,
+                           MAX_ATTEMPTS])
+        return cur.fetchone() is not None
+
+
+# What `_claim` would take, read only (so a retry backing off behind a ticket's older row
+# does not make the drainer take the write lock for nothing every GATHER seconds).
+_DUE = _CLAIM[_CLAIM.index(" SELECT w.id"):_CLAIM.index(" ORDER BY")].replace(
+    "SELECT w.id", "SELECT 1", 1) + " LIMIT 1"
+
+
 def pending() -> int:
     """Rows waiting for the subscribers (dead ones included)."""
     from tierdesk.tickets.models import HookWork

@@ -111,11 +111,13 @@ class TicketMeasure(models.Model):
 
 
 class _Rolled(models.Model):
-    """A delta of the rollup of settled measure rows (rollup.py): what the settled rows
-    created on one UTC day with one value of one dimension add up to. Written by triggers
-    on the measure table (PostgreSQL), several rows a key until `rollup.compact` sums them."""
+    """A delta of the rollup of the measure rows (rollup.py): what the rows created in one
+    segment of time with one value of one dimension add up to. Written by triggers on the
+    measure table (PostgreSQL), several rows a key until `rollup.compact` sums them."""
 
-    day = models.DateField()  # of `created_at`, in UTC
+    # The segment of time `created_at` falls in: a UTC day, cut at the provider's local
+    # midnights (rollup.cuts), so that its days and UTC's both are whole segments.
+    start = models.DateTimeField()
     dim = models.CharField(max_length=12)  # "" (every row), or a dimension's name
     value = models.CharField(max_length=40, blank=True)  # its value as text; "" for none
 
@@ -145,18 +147,21 @@ class RollupCount(_Rolled):
     answered_late = models.BigIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["dim", "day"], name="rollup_count_dim_day")]
+        indexes = [models.Index(fields=["dim", "start"], name="rollup_count_dim_start")]
 
 
 class RollupTime(_Rolled):
-    """How many of a target's business seconds fall in a bucket (rollup.EDGES)."""
+    """How many of a target's business seconds fall in a bucket (rollup.EDGES), per segment
+    and, again, per UTC week (`week`: `start` is a Monday's midnight in UTC), so that a
+    long period reads a row a week rather than three a day."""
 
+    week = models.BooleanField(default=False)
     target = models.PositiveSmallIntegerField()  # 0 first response, 1 plan, 2 resolution
     bucket = models.PositiveSmallIntegerField()
     n = models.BigIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["dim", "day"], name="rollup_time_dim_day")]
+        indexes = [models.Index(fields=["dim", "week", "start"], name="rollup_time_dim_start")]
 
 
 class Rating(models.IntegerChoices):

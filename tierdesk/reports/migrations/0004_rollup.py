@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
             name='RollupCount',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
+                ('start', models.DateTimeField()),
                 ('dim', models.CharField(max_length=12)),
                 ('value', models.CharField(blank=True, max_length=40)),
                 ('tickets', models.BigIntegerField(default=0)),
@@ -59,9 +59,10 @@ class Migration(migrations.Migration):
             name='RollupTime',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
+                ('start', models.DateTimeField()),
                 ('dim', models.CharField(max_length=12)),
                 ('value', models.CharField(blank=True, max_length=40)),
+                ('week', models.BooleanField(default=False)),
                 ('target', models.PositiveSmallIntegerField()),
                 ('bucket', models.PositiveSmallIntegerField()),
                 ('n', models.BigIntegerField(default=0)),
@@ -73,11 +74,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='rollupcount',
-            index=models.Index(fields=['dim', 'day'], name='rollup_count_dim_day'),
+            index=models.Index(fields=['dim', 'start'], name='rollup_count_dim_start'),
         ),
         migrations.AddIndex(
             model_name='rolluptime',
-            index=models.Index(fields=['dim', 'day'], name='rollup_time_dim_day'),
+            index=models.Index(fields=['dim', 'week', 'start'], name='rollup_time_dim_start'),
         ),
         migrations.RunPython(install, uninstall),
     ]

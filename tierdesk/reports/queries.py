@@ -697,7 +697,9 @@ def _sort(group: str, table: list[SlaRow], names: dict[Any, str]) -> None:
     if group == "priority":
         ranks = dict(Priority.objects.filter(pk__in=[r.key for r in table if r.key])
                      .values_list("pk", "rank"))
-    table.sort(key=lambda r: (r.key is None, ranks.get(r.key, 0), names.get(r.key, "")))
+    # The key last: rows of one name come in one order whichever way they were counted.
+    table.sort(key=lambda r: (r.key is None, ranks.get(r.key, 0), names.get(r.key, ""),
+                              "" if r.key is None else r.key))
 
 
 # --------------------------------------------------------------------------- KPIs

@@ -212,6 +212,18 @@ def _rebuild(cur: Any, cuts: list[int]) -> None:
     cur.execute(f"ANALYZE {TIMES}")
 
 
+def rebuild() -> None:
+    """The rollup made again from every measure row, with the installed triggers' cuts."""
+    if connection.vendor != "postgresql":
+        return
+    cuts = installed_cuts()
+    if cuts is None:
+        install()
+        return
+    with transaction.atomic(), connection.cursor() as cur:
+        _rebuild(cur, cuts)
+
+
 def installed_cuts() -> list[int] | None:
     """The cuts the installed triggers use; None without them (the rollup is not kept)."""
     with connection.cursor() as cur:

@@ -19,13 +19,14 @@ beside the one named, migrates it and fills it in one of two ways:
 
 Either way a satisfaction survey is written for each resolved ticket, a quarter
 of them answered, and the rollup of the measure rows is built as a desk gets it
-(`tierdesk reports rollup`: tierdesk/reports/rollup.py). Then it times each report, --repeat runs after a warm-up, with
-the settings production has (parallel plans where PostgreSQL picks them): wall time,
-and the CPU time of this process, its PostgreSQL backend and the parallel workers the
-backend started (read from /proc: `ParallelWorkers`); the load average before and
-after. `--rollup` times the SLA cases and the page with the rollup and read live,
-alternated. With `--build pipeline` also the same figures computed from the normalised
-tables (tickets ⋈ SLA rows, the way a report without the measure table would do it).
+(`tierdesk reports rollup`: tierdesk/reports/rollup.py). Then it times each report,
+--repeat runs after a warm-up, with the settings production has (parallel plans where
+PostgreSQL picks them): wall time, and the CPU time of this process, its PostgreSQL
+backend and the parallel workers the backend started (read from /proc:
+`ParallelWorkers`); the load average before and after. `--rollup` times the SLA cases
+and the page with the rollup and read live, alternated. With `--build pipeline` also
+the same figures computed from the normalised tables (tickets ⋈ SLA rows, the way a
+report without the measure table would do it).
 """
 
 from __future__ import annotations

@@ -149,6 +149,9 @@ class RollupCount(_Rolled):
     class Meta:
         indexes = [models.Index(fields=["dim", "start"], name="rollup_count_dim_start")]
 
+    def __str__(self) -> str:
+        return f"rollup of {self.dim or 'all'}={self.value} from {self.start}"
+
 
 class RollupTime(_Rolled):
     """How many of a target's business seconds fall in a bucket (rollup.EDGES), per segment
@@ -162,6 +165,9 @@ class RollupTime(_Rolled):
 
     class Meta:
         indexes = [models.Index(fields=["dim", "week", "start"], name="rollup_time_dim_start")]
+
+    def __str__(self) -> str:
+        return f"times of {self.dim or 'all'}={self.value} from {self.start}"
 
 
 class Rating(models.IntegerChoices):

@@ -427,12 +427,8 @@ def sla_table(filters: Filters, group: str, *, now: datetime, times: bool = True
     key = _key(group, filters)
     rolled = _rolled(filters, {"g": (group, key)}, now=now, times=times, total=False)
     if rolled is not None:
-        values = {key.read(raw): {**v, **rolled.times.get(raw, {})}
-                  for raw, v in rolled.axes["g"].items()}
-        names = labels(group, values)
-        table = [_sla_row(k, names.get(k, str(k)), v) for k, v in values.items()]
-        _sort(group, table, names)
-        return table
+        return _table(group, {key.read(raw): {**v, **rolled.times.get(raw, {})}
+                              for raw, v in rolled.axes["g"].items()})
     grouped = filters.measures().values(key=key.expression)
     with _tuned():
         seen = _snapshot()
@@ -503,17 +499,7 @@ def sla_report(filters: Filters, group: str, *, now: datetime, trend: str,
                                "p": ("priority", keys["p"])},
                      now=now, times=True, total=True, kpis=kpis)
     if rolled is not None:
-        sums = {axis: {keys[axis].read(raw): v for raw, v in by.items()}
-                for axis, by in rolled.axes.items()}
-        for raw, figures in rolled.times.items():
-            sums["g"][keys["g"].read(raw)].update(figures)
-        total = {**dict.fromkeys(counted, 0), **rolled.total, **rolled.total_times}
-        fractions = {kpi.pk: (total[f"k{kpi.pk}_num"], total[f"k{kpi.pk}_den"])
-                     for kpi in kpis if f"k{kpi.pk}_num" in kpi_aggs}
-        return SlaReport(rows=_table(group, sums["g"]),
-                         totals=_sla_row(None, str(_("All")), total),
-                         trend=_table(trend, sums["t"]), by_priority=_table("priority", sums["p"]),
-                         fractions=fractions)
+        return _rolled_report(group, trend, keys, rolled, counted, kpis, kpi_aggs)
     with _tuned():
         seen = _snapshot()
         with _hashed():
@@ -541,6 +527,22 @@ def sla_report(filters: Filters, group: str, *, now: datetime, trend: str,
     total.update(total_times)
     fractions = {kpi.pk: (total[f"k{kpi.pk}_num"], total[f"k{kpi.pk}_den"])
                  for kpi in kpis if f"k{kpi.pk}_num" in total}
+    return SlaReport(rows=_table(group, sums["g"]), totals=_sla_row(None, str(_("All")), total),
+                     trend=_table(trend, sums["t"]), by_priority=_table("priority", sums["p"]),
+                     fractions=fractions)
+
+
+def _rolled_report(group: str, trend: str, keys: dict[str, _Key], rolled: rollup.Rolled,
+                   counted: dict[str, Any], kpis: list[KpiTarget],
+                   kpi_aggs: dict[str, Any]) -> SlaReport:
+    """`sla_report`'s answer from `_rolled`'s figures."""
+    sums = {axis: {keys[axis].read(raw): v for raw, v in by.items()}
+            for axis, by in rolled.axes.items()}
+    for raw, figures in rolled.times.items():
+        sums["g"][keys["g"].read(raw)].update(figures)
+    total = {**dict.fromkeys(counted, 0), **rolled.total, **rolled.total_times}
+    fractions = {kpi.pk: (total[f"k{kpi.pk}_num"], total[f"k{kpi.pk}_den"])
+                 for kpi in kpis if f"k{kpi.pk}_num" in kpi_aggs}
     return SlaReport(rows=_table(group, sums["g"]), totals=_sla_row(None, str(_("All")), total),
                      trend=_table(trend, sums["t"]), by_priority=_table("priority", sums["p"]),
                      fractions=fractions)

@@ -36,16 +36,17 @@ keeps the live query (`queries._rolled`); so does SQLite, where a desk is small.
 
 from __future__ import annotations
 
+import itertools
 import math
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import F, Q
-from zoneinfo import ZoneInfo
 
 from .aggregates import KEY_SHIFT
 from .models import LIVE_Q, RollupCount, RollupTime, TicketMeasure
@@ -136,8 +137,8 @@ def _delta_sql(sources: list[tuple[int, str]], cuts: list[int]) -> list[str]:
 
     def spread(dims: tuple[str, ...]) -> str:
         values = ", ".join(f"('{dim}', {DIM_SQL[dim]})" for dim in dims)
-        return (f"WITH d AS ({rows}), e AS (SELECT d.*, {_segment_sql(cuts)} AS start, v.dim,"
-                f" v.value FROM d CROSS JOIN LATERAL (VALUES {values}) v(dim, value))")
+        return (f"WITH d AS ({rows}), e AS (SELECT d.*, {_segment_sql(cuts)} AS start, "  # noqa: S608
+                f"v.dim, v.value FROM d CROSS JOIN LATERAL (VALUES {values}) v(dim, value))")
 
     names = ", ".join(COUNT_SQL)
     sums = ", ".join(f"COALESCE({sql}, 0)" for sql in COUNT_SQL.values())
@@ -314,6 +315,8 @@ def kpi_spec(kpi: Any) -> Kpi | None:
     m = type(kpi).Measure
     prefix = {m.FIRST_RESPONSE_MET: "fr", m.RESOLUTION_PLAN_MET: "rp",
               m.RESOLUTION_MET: "res"}.get(kpi.measure)
+    num: tuple[str, ...]
+    den: tuple[str, ...]
     if prefix is not None:
         num, den = (f"{prefix}_met",), (f"{prefix}_met", f"{prefix}_breached")
     elif kpi.measure == m.ANSWERED_NEXT_BUSINESS_DAY:
@@ -346,7 +349,7 @@ def _segments(lo: datetime, hi: datetime, axes: list[Axis], cuts: list[int]) -> 
             break
         bounds = [midnight + timedelta(minutes=c) for c in (0, *cuts)]
         bounds.append(midnight + timedelta(days=1))
-        for start, end in zip(bounds, bounds[1:], strict=False):
+        for start, end in itertools.pairwise(bounds):
             # Inside the report, and no period starts strictly inside the segment.
             if (start >= lo and end <= hi
                     and bisect_right(starts, start) == bisect_left(starts, end)):
@@ -420,7 +423,7 @@ def figures(queryset: Any, lo: datetime, hi: datetime, axes: dict[str, Axis], *,
         for axis_name, axis in axes.items():
             if axis.dim != dim:
                 continue
-            key = axis.day_key(day) if dim == "" else axis.read(value)
+            key = axis.day_key(day) if day is not None else axis.read(value)
             _add(out[axis_name].setdefault(key, {}), values)
         for kpi in kpis:
             if kpi.dim == dim and kpi.value == value:
@@ -474,17 +477,19 @@ def _times(queryset: Any, edges: Any, axis: Axis, whole: dict[datetime, datetime
     by_period = axis.dim == ""
     # A UTC week all of whose segments are whole and in one period reads as one row.
     weeks: dict[datetime, list[datetime]] = defaultdict(list)
-    for start, end in whole.items():
+    for start in whole:
         monday = start - timedelta(days=start.weekday(), hours=start.hour, minutes=start.minute)
         weeks[monday].append(start)
-    units, keys, kinds = [], [], []
+    units: list[datetime] = []
+    unit_keys: list[int] = []
+    kinds: list[bool] = []
     for monday, starts in weeks.items():
         periods = {axis.day_key(start) if by_period else 0 for start in starts}
         full = (sum((whole[start] - start for start in starts), timedelta()) == timedelta(days=7)
                 and len(periods) == 1)
         for start in [monday] if full else starts:
             units.append(start)
-            keys.append(axis.day_key(start) if by_period else 0)
+            unit_keys.append(axis.day_key(start) if by_period else 0)
             kinds.append(full)
     # {(group key or _ALL, target): {bucket: count}}
     hist: dict[tuple[Any, int], dict[int, int]] = defaultdict(lambda: defaultdict(int))
@@ -495,7 +500,7 @@ def _times(queryset: Any, edges: Any, axis: Axis, whole: dict[datetime, datetime
             f"FROM unnest(%s::timestamptz[], %s::int[], %s::bool[]) s(start, key, week) "
             f"JOIN {TIMES} r ON r.start = s.start AND r.week = s.week AND r.dim = ANY(%s) "
             f"GROUP BY 1, 2, 3, 4, 5",
-            [units, keys, kinds, sorted({axis.dim, ""})])
+            [units, unit_keys, kinds, sorted({axis.dim, ""})])
         for dim, value, period, target, bucket, n in cur.fetchall():
             if dim == axis.dim:
                 key = period if by_period else axis.read(value)
@@ -516,7 +521,7 @@ def _times(queryset: Any, edges: Any, axis: Axis, whole: dict[datetime, datetime
     # Where each rank lies: (group, target, share) -> (bucket, rank within the bucket).
     wanted: dict[tuple[Any, int, float], tuple[int, int]] = {}
     buckets: dict[tuple[bool, int], set[int]] = defaultdict(set)  # (whole set?, target)
-    keys = [k for k in groups]
+    keys: list[Any] = list(groups)
     if total:
         keys.append(_ALL)
     for key in keys:

@@ -18,12 +18,15 @@ beside the one named, migrates it and fills it in one of two ways:
   runs): the real path end to end, for smaller N.
 
 Either way a satisfaction survey is written for each resolved ticket, a quarter
-of them answered. Then it times each report, --repeat runs after a warm-up, with
-the settings production has (parallel plans where PostgreSQL picks them): wall time,
-and the CPU time of this process, its PostgreSQL backend and the parallel workers the
-backend started (read from /proc: `ParallelWorkers`); the load average before and
-after. With `--build pipeline` also the same figures computed from the normalised
-tables (tickets ⋈ SLA rows, the way a report without the measure table would do it).
+of them answered, and the rollup of the measure rows is built as a desk gets it
+(`tierdesk reports rollup`: tierdesk/reports/rollup.py). Then it times each report,
+--repeat runs after a warm-up, with the settings production has (parallel plans where
+PostgreSQL picks them): wall time, and the CPU time of this process, its PostgreSQL
+backend and the parallel workers the backend started (read from /proc:
+`ParallelWorkers`); the load average before and after. `--rollup` times the SLA cases
+and the page with the rollup and read live, alternated. With `--build pipeline` also
+the same figures computed from the normalised tables (tickets ⋈ SLA rows, the way a
+report without the measure table would do it).
 """
 
 from __future__ import annotations
@@ -171,6 +174,9 @@ def main() -> None:
     parser.add_argument("--grouped", action="store_true", help=(
         "Side by side: every case that takes percentiles also with them grouped in SQL "
         "(the way before keyed percentiles), the two alternated run by run."))
+    parser.add_argument("--rollup", action="store_true", help=(
+        "Side by side: every SLA case and the /reports/ page also with the rollup off "
+        "(read live, as before it), the two alternated run by run."))
     args = parser.parse_args()
 
     parts = urlsplit(args.db)
@@ -199,7 +205,7 @@ def main() -> None:
         build_sql(args.tickets, now)
     else:
         build(args.tickets, args.processes, now)
-    report(args.repeat, now, only=args.only, grouped=args.grouped)
+    report(args.repeat, now, only=args.only, grouped=args.grouped, rollup=args.rollup)
     connection.close()
     if not args.keep:
         with psycopg.connect(args.db, autocommit=True) as conn:
@@ -227,6 +233,7 @@ def build(n: int, processes: int, now: datetime) -> None:
     print(f"measure rows of {done:,} tickets in {time.perf_counter() - t0:.0f} s "
           f"(`tierdesk reports backfill --processes {processes}`)", flush=True)
     write_surveys()
+    build_rollup()
 
 
 def write_surveys() -> None:
@@ -279,6 +286,21 @@ def build_sql(n: int, now: datetime) -> None:
         cur.execute(MEASURES_SQL, params)
         print(f"{n:,} measure rows in {time.perf_counter() - t0:.0f} s", flush=True)
     write_surveys()
+    build_rollup()
+
+
+def build_rollup() -> None:
+    """`tierdesk reports rollup`: the rollup's triggers cut at the provider's midnights (the
+    desk was made after the migration), and the rollup built again from the measure rows."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    t0 = time.perf_counter()
+    call_command("reports", "rollup")
+    with connection.cursor() as cur:
+        cur.execute("VACUUM ANALYZE reports_ticketmeasure")  # the live rows' index: index-only
+    print(f"rollup built in {time.perf_counter() - t0:.0f} s (`tierdesk reports rollup`)",
+          flush=True)
 
 
 # One ticket per row of generate_series; r.* are its dice (the `+ 0 * g` makes the
@@ -360,7 +382,8 @@ CROSS JOIN LATERAL (SELECT random() AS a, random() AS b, random() AS c, random()
 """
 
 
-def report(repeat: int, now: datetime, *, only: str = "", grouped: bool = False) -> None:
+def report(repeat: int, now: datetime, *, only: str = "", grouped: bool = False,
+           rollup: bool = False) -> None:
     from django.db import connection
     from django.test import Client
     from django.urls import reverse
@@ -431,14 +454,14 @@ def report(repeat: int, now: datetime, *, only: str = "", grouped: bool = False)
     for name, fn in cases:
         if only and only not in name:
             continue
-        if grouped and any(word in name for word in ("SLA", "Page /reports/ (")):
-            both: dict[str, list[Run]] = {name: [], f"{name[:WIDTH - 10]} (grouped)": []}
+        if (grouped or rollup) and any(word in name for word in ("SLA", "Page /reports/ (")):
+            other, tag = (live, "live") if rollup else (grouped_percentiles, "grouped")
+            both: dict[str, list[Run]] = {name: [], f"{name[:WIDTH - 10]} ({tag})": []}
             load0 = os.getloadavg()[0]
-            fn(), grouped_percentiles(fn)()  # warm-up
+            fn(), other(fn)()  # warm-up
             for _ in range(repeat):
                 both[name] += measure(fn, 1, warm=False)
-                both[f"{name[:WIDTH - 10]} (grouped)"] += measure(
-                    grouped_percentiles(fn), 1, warm=False)
+                both[f"{name[:WIDTH - 10]} ({tag})"] += measure(other(fn), 1, warm=False)
             load1 = os.getloadavg()[0]
             for label, runs in both.items():
                 print_runs(label, runs, load0, load1)
@@ -447,6 +470,19 @@ def report(repeat: int, now: datetime, *, only: str = "", grouped: bool = False)
         runs = measure(fn, repeat)
         load1 = os.getloadavg()[0]
         print_runs(name, runs, load0, load1)
+
+
+def live(fn):
+    """fn with the rollup off: every figure read from the measure rows, as before it."""
+    from tierdesk.reports import rollup
+
+    def run():
+        rollup.ENABLED = False
+        try:
+            return fn()
+        finally:
+            rollup.ENABLED = True
+    return run
 
 
 def grouped_percentiles(fn):

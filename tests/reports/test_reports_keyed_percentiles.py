@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reports.helpers import NOW
-from tierdesk.reports import queries
+from tierdesk.reports import queries, rollup
 from tierdesk.reports.aggregates import KEY_SHIFT, at_once, fractions_for, nearest_rank, unkeyed
 from tierdesk.reports.models import MeasureState, TicketMeasure
 
@@ -57,6 +57,12 @@ row = st.fixed_dictionaries({
     "priority_id": st.integers(1, 4), "assignee_id": st.one_of(st.none(), st.integers(1, 3)),
     "fr_seconds": seconds, "rp_seconds": seconds, "res_seconds": seconds,
 })
+
+
+@pytest.fixture(autouse=True)
+def _live(monkeypatch):
+    """The live path's percentiles (the rollup's: test_reports_rollup.py)."""
+    monkeypatch.setattr(rollup, "ENABLED", False)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 
@@ -24,6 +25,14 @@ class MeasureState(models.IntegerChoices):
     PAUSED = 2, _("Paused")
     MET = 3, _("Met")
     BREACHED = 4, _("Breached")
+
+
+# A measure row some of whose figures depend on a report's `now`: a running target turns
+# breached when `now` passes its due instant, and an unanswered ticket turns "not answered
+# by the next business day" when `now` passes `answer_due_at`. The rollup (rollup.py) adds
+# up everything else ahead; a report counts that part of these rows live.
+LIVE_Q = (Q(fr_state=1) | Q(rp_state=1) | Q(res_state=1)
+          | Q(first_response_at__isnull=True, answer_due_at__isnull=False))
 
 
 def _dim(model: str, name: Any) -> models.ForeignKey:
@@ -89,10 +98,76 @@ class TicketMeasure(models.Model):
         indexes = [
             models.Index(fields=["created_at"], name="rm_created"),
             models.Index(fields=["organisation", "created_at"], name="rm_org_created"),
+            # The live rows (LIVE_Q) with what a report reads of them beside the rollup
+            # (rollup.py): index-only on PostgreSQL.
+            models.Index(fields=["created_at"], condition=LIVE_Q, name="rm_live", include=[
+                "fr_state", "fr_due_at", "rp_state", "rp_due_at", "res_state", "res_due_at",
+                "first_response_at", "answer_due_at", "channel", "priority", "category",
+                "organisation", "plan", "assignee", "team", "tier"]),
         ]
 
     def __str__(self) -> str:
         return f"measure of {self.ticket_id}"
+
+
+class _Rolled(models.Model):
+    """A delta of the rollup of the measure rows (rollup.py): what the rows created in one
+    segment of time with one value of one dimension add up to. Written by triggers on the
+    measure table (PostgreSQL), several rows a key until `rollup.compact` sums them."""
+
+    # The segment of time `created_at` falls in: a UTC day, cut at the provider's local
+    # midnights (rollup.cuts), so that its days and UTC's both are whole segments.
+    start = models.DateTimeField()
+    dim = models.CharField(max_length=12)  # "" (every row), or a dimension's name
+    value = models.CharField(max_length=40, blank=True)  # its value as text; "" for none
+
+    class Meta:
+        abstract = True
+
+
+class RollupCount(_Rolled):
+    tickets = models.BigIntegerField(default=0)
+    paused_customer = models.BigIntegerField(default=0)
+    paused_third_party = models.BigIntegerField(default=0)
+    resolved = models.BigIntegerField(default=0)
+    reopened = models.BigIntegerField(default=0)
+    escalated_tier2 = models.BigIntegerField(default=0)
+    escalated_tier3 = models.BigIntegerField(default=0)
+    escalated_customer = models.BigIntegerField(default=0)
+    fr_met = models.BigIntegerField(default=0)
+    fr_breached = models.BigIntegerField(default=0)
+    fr_n = models.BigIntegerField(default=0)
+    rp_met = models.BigIntegerField(default=0)
+    rp_breached = models.BigIntegerField(default=0)
+    rp_n = models.BigIntegerField(default=0)
+    res_met = models.BigIntegerField(default=0)
+    res_breached = models.BigIntegerField(default=0)
+    res_n = models.BigIntegerField(default=0)
+    answered_on_time = models.BigIntegerField(default=0)
+    answered_late = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["dim", "start"], name="rollup_count_dim_start")]
+
+    def __str__(self) -> str:
+        return f"rollup of {self.dim or 'all'}={self.value} from {self.start}"
+
+
+class RollupTime(_Rolled):
+    """How many of a target's business seconds fall in a bucket (rollup.EDGES), per segment
+    and, again, per UTC week (`week`: `start` is a Monday's midnight in UTC), so that a
+    long period reads a row a week rather than three a day."""
+
+    week = models.BooleanField(default=False)
+    target = models.PositiveSmallIntegerField()  # 0 first response, 1 plan, 2 resolution
+    bucket = models.PositiveSmallIntegerField()
+    n = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["dim", "week", "start"], name="rollup_time_dim_start")]
+
+    def __str__(self) -> str:
+        return f"times of {self.dim or 'all'}={self.value} from {self.start}"
 
 
 class Rating(models.IntegerChoices):

@@ -35,6 +35,7 @@ from tierdesk.accounts.models import Agent, Organisation, Team
 from tierdesk.sla.models import Plan
 from tierdesk.tickets.models import Category, Channel, Priority
 
+from . import rollup
 from .aggregates import KeyedPercentiles, Percentile, at_once, fractions_for, unkeyed
 from .models import (
     RATING_BY_FACE,
@@ -424,6 +425,10 @@ def sla_table(filters: Filters, group: str, *, now: datetime, times: bool = True
     PostgreSQL) and, when `times`, the percentiles (`_group_times`).
     """
     key = _key(group, filters)
+    rolled = _rolled(filters, {"g": (group, key)}, now=now, times=times, total=False)
+    if rolled is not None:
+        return _table(group, {key.read(raw): {**v, **rolled.times.get(raw, {})}
+                              for raw, v in rolled.axes["g"].items()})
     grouped = filters.measures().values(key=key.expression)
     with _tuned():
         seen = _snapshot()
@@ -490,6 +495,11 @@ def sla_report(filters: Filters, group: str, *, now: datetime, trend: str,
     counted = {**_count_aggregates(now), **kpi_aggs}
     stopped = _stopped_counts()
     keys = {"g": _key(group, filters), "t": _key(trend, filters), "p": _key("priority", filters)}
+    rolled = _rolled(filters, {"g": (group, keys["g"]), "t": (trend, keys["t"]),
+                               "p": ("priority", keys["p"])},
+                     now=now, times=True, total=True, kpis=kpis)
+    if rolled is not None:
+        return _rolled_report(group, trend, keys, rolled, counted, kpis, kpi_aggs)
     with _tuned():
         seen = _snapshot()
         with _hashed():
@@ -520,6 +530,74 @@ def sla_report(filters: Filters, group: str, *, now: datetime, trend: str,
     return SlaReport(rows=_table(group, sums["g"]), totals=_sla_row(None, str(_("All")), total),
                      trend=_table(trend, sums["t"]), by_priority=_table("priority", sums["p"]),
                      fractions=fractions)
+
+
+def _rolled_report(group: str, trend: str, keys: dict[str, _Key], rolled: rollup.Rolled,
+                   counted: dict[str, Any], kpis: list[KpiTarget],
+                   kpi_aggs: dict[str, Any]) -> SlaReport:
+    """`sla_report`'s answer from `_rolled`'s figures."""
+    sums = {axis: {keys[axis].read(raw): v for raw, v in by.items()}
+            for axis, by in rolled.axes.items()}
+    for raw, figures in rolled.times.items():
+        sums["g"][keys["g"].read(raw)].update(figures)
+    total = {**dict.fromkeys(counted, 0), **rolled.total, **rolled.total_times}
+    fractions = {kpi.pk: (total[f"k{kpi.pk}_num"], total[f"k{kpi.pk}_den"])
+                 for kpi in kpis if f"k{kpi.pk}_num" in kpi_aggs}
+    return SlaReport(rows=_table(group, sums["g"]), totals=_sla_row(None, str(_("All")), total),
+                     trend=_table(trend, sums["t"]), by_priority=_table("priority", sums["p"]),
+                     fractions=fractions)
+
+
+def _rolled(filters: Filters, axes: dict[str, tuple[str, _Key]], *, now: datetime, times: bool,
+            total: bool, kpis: Iterable[KpiTarget] = ()) -> rollup.Rolled | None:
+    """The figures of `axes` from the rollup of settled rows and the live rows beside it
+    (rollup.py), or None where a report reads every row live: SQLite, a dimension
+    filter, a channel grouping, periods a clock change makes uneven, or a rollup that does
+    not add up (`rollup.Stale`, re-raised when `rollup.STRICT`)."""
+    if not rollup.ENABLED or connection.vendor != "postgresql" or filters.dims():
+        return None
+    built: dict[str, rollup.Axis] = {}
+    for name, (group, key) in axes.items():
+        if group == "channel" or (group in PERIODS and not key.starts):
+            return None
+        midnights = [_midnight(day, filters.tz) for day in key.starts]
+        built[name] = rollup.Axis(group, key.expression, midnights)  # type: ignore[arg-type]
+    kpi_aggs: dict[str, Any] = {}
+    # Counted over the partial covering index of the live rows (index-only: no column
+    # outside it, hence created_at, never NULL, rather than the primary key).
+    late = {f"{prefix}_breached": Count("created_at", filter=Q(**{
+        f"{prefix}_state": MeasureState.RUNNING, f"{prefix}_due_at__lt": now}))
+        for prefix, _name in TARGETS}
+    specs = []
+    for kpi in kpis:
+        spec = _kpi_fraction(kpi, now)
+        if spec is None:
+            continue
+        kpi_aggs[f"k{kpi.pk}_num"], kpi_aggs[f"k{kpi.pk}_den"] = spec
+        rolled_spec = rollup.kpi_spec(kpi)
+        if rolled_spec is None:
+            return None
+        specs.append(rolled_spec)
+        late_q = _kpi_late(kpi, now)
+        if late_q is not None:
+            late[f"k{kpi.pk}_den"] = Count("created_at", filter=late_q)
+    lo, hi = filters.bounds()
+    with _tuned():
+        seen = _snapshot()
+        try:
+            with _hashed():
+                answer = rollup.figures(
+                    filters.measures(), lo, hi, built,
+                    edge_aggregates={**_count_aggregates(now), **kpi_aggs},
+                    stopped=_stopped_counts(), late_aggregates=late, kpis=specs, times=times,
+                    total=total)
+        except rollup.Stale:
+            if rollup.STRICT:
+                raise
+            return None
+        if _snapshot() != seen:
+            return None
+    return answer
 
 
 def _table(group: str, values: dict[Any, dict[str, Any]]) -> list[SlaRow]:
@@ -621,7 +699,9 @@ def _sort(group: str, table: list[SlaRow], names: dict[Any, str]) -> None:
     if group == "priority":
         ranks = dict(Priority.objects.filter(pk__in=[r.key for r in table if r.key])
                      .values_list("pk", "rank"))
-    table.sort(key=lambda r: (r.key is None, ranks.get(r.key, 0), names.get(r.key, "")))
+    # The key last: rows of one name come in one order whichever way they were counted.
+    table.sort(key=lambda r: (r.key is None, ranks.get(r.key, 0), names.get(r.key, ""),
+                              "" if r.key is None else r.key))
 
 
 # --------------------------------------------------------------------------- KPIs
@@ -671,6 +751,24 @@ def _kpi_fraction(kpi: KpiTarget, now: datetime) -> tuple[Any, Any] | None:
         resolved = Q(first_resolved_at__isnull=False)
         return (Count("pk", filter=scope & resolved & Q(reopens__gt=0)),
                 Count("pk", filter=scope & resolved))
+    return None
+
+
+def _kpi_late(kpi: KpiTarget, now: datetime) -> Q | None:
+    """The part of a KPI's denominator that `now` decides (rollup.py counts the rest ahead):
+    the scope's running targets past due, or its unanswered tickets past due."""
+    scope = Q()
+    if kpi.channel:
+        scope &= Q(channel=kpi.channel)
+    if kpi.priority_id:
+        scope &= Q(priority_id=kpi.priority_id)
+    m = KpiTarget.Measure
+    prefix = {m.FIRST_RESPONSE_MET: "fr", m.RESOLUTION_PLAN_MET: "rp",
+              m.RESOLUTION_MET: "res"}.get(kpi.measure)  # type: ignore[call-overload]
+    if prefix is not None:
+        return scope & Q(**{f"{prefix}_state": MeasureState.RUNNING, f"{prefix}_due_at__lt": now})
+    if kpi.measure == m.ANSWERED_NEXT_BUSINESS_DAY:
+        return scope & Q(first_response_at__isnull=True, answer_due_at__lt=now)
     return None
 
 

@@ -4,7 +4,7 @@ from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
 from tierdesk.lib import clock
-from tierdesk.reports import annual, monthly
+from tierdesk.reports import annual, monthly, rollup
 
 
 @db_periodic_task(crontab(minute="7"))
@@ -21,3 +21,9 @@ def send_monthly_reports() -> int:
 def remind_annual_surveys() -> int:
     """Every morning: remind the contacts who have not answered an open annual survey."""
     return annual.remind(now=clock.now())
+
+
+@db_periodic_task(crontab(minute="*/5"))
+def compact_rollup() -> int:
+    """Every five minutes: sum the rollup's delta rows (one a key and day: rollup.py)."""
+    return rollup.compact()

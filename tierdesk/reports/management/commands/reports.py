@@ -1,4 +1,5 @@
-"""`tierdesk reports backfill | monthly | preview ORG YYYY-MM | annual-launch ID | annual-remind`."""
+"""`tierdesk reports backfill | rollup | monthly | preview ORG YYYY-MM | annual-launch ID |
+annual-remind`."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from tierdesk.accounts.models import Organisation
 from tierdesk.lib import clock
-from tierdesk.reports import annual, measure, monthly, pdf
+from tierdesk.reports import annual, measure, monthly, pdf, rollup
 from tierdesk.reports.models import AnnualSurvey
 
 
@@ -24,6 +25,11 @@ class Command(BaseCommand):
         backfill.add_argument("--batch", type=int, default=measure.BATCH)
         backfill.add_argument("--processes", type=int, default=1,
                               help="Processes to share the work (one per core).")
+        rolled = sub.add_parser("rollup", help="Install the triggers that keep the rollup of "
+                                               "settled measure rows and build it again "
+                                               "(PostgreSQL; after a bulk load).")
+        rolled.add_argument("--compact", action="store_true",
+                            help="Only sum each key's delta rows into one (the worker does it).")
         sub.add_parser("monthly", help="Send the monthly reports that are due and not sent.")
         preview = sub.add_parser("preview", help="Print a monthly report's figures (or write "
                                                  "its PDF) without sending it.")
@@ -47,6 +53,17 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {n:,} tickets") if n % 50_000 < options["batch"] else None))
         self.stdout.write(self.style.SUCCESS(
             f"measured {done:,} tickets in {time.perf_counter() - t0:.1f} s"))
+
+    def do_rollup(self, options) -> None:
+        t0 = time.perf_counter()
+        if options["compact"]:
+            gone = rollup.compact()
+            self.stdout.write(self.style.SUCCESS(
+                f"{gone:,} rollup rows summed away in {time.perf_counter() - t0:.1f} s"))
+            return
+        rollup.install()
+        self.stdout.write(self.style.SUCCESS(
+            f"rollup built in {time.perf_counter() - t0:.1f} s"))
 
     def do_monthly(self, options) -> None:
         sent = monthly.run_monthly(clock.now())

@@ -215,3 +215,24 @@ def test_the_cuts_of_a_zone():
     assert rollup.cuts_of("UTC") == []
     assert rollup.cuts_of("Europe/Madrid") == [22 * 60, 23 * 60]
     assert rollup.cuts_of("Asia/Kolkata") == [18 * 60 + 30]
+
+
+@postgresql
+def test_the_rollup_follows_the_providers_zone(tickets):
+    """Cut for UTC (the migration ran before the provider existed), then the provider's zone
+    (Europe/Madrid, the desk fixture's): the hourly task re-installs it once, and the
+    figures are still the live ones."""
+    from tierdesk.accounts.models import Provider
+    from tierdesk.reports import tasks
+
+    rollup.install(zone="UTC")
+    assert rollup.installed_cuts() == []
+    assert tasks.follow_provider_zone.call_local() is True
+    assert rollup.installed_cuts() == [22 * 60, 23 * 60]
+    assert rollup.follow_zone() is False  # already cut for it
+    Provider.objects.update(time_zone="Asia/Kolkata")
+    assert rollup.follow_zone() is True
+    assert rollup.installed_cuts() == [18 * 60 + 30]
+    rollup.uninstall()
+    assert rollup.follow_zone() is False  # not kept: nothing to follow
+    rollup.install()  # as the migration left it for the other tests

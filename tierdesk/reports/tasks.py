@@ -27,3 +27,9 @@ def remind_annual_surveys() -> int:
 def compact_rollup() -> int:
     """Every five minutes: sum the rollup's delta rows (one a key and day: rollup.py)."""
     return rollup.compact()
+
+
+@db_periodic_task(crontab(minute="23"))
+def follow_provider_zone() -> bool:
+    """Every hour: the rollup's days cut at the provider's midnights, if its zone changed."""
+    return rollup.follow_zone()

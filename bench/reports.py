@@ -427,6 +427,11 @@ def report(repeat: int, now: datetime, *, only: str = "", grouped: bool = False,
         ("SLA table by agent", lambda: queries.sla_table(everything, "agent", now=now)),
         ("SLA table by organisation × filter priority", lambda: queries.sla_table(
             queries.Filters(start=start, end=now.date(), priority=1), "organisation", now=now)),
+        # The rollup's other side: a filter the most tickets pass, a grouping it does not
+        # keep. Both read every row they count live.
+        ("SLA table by month × filter tier 1 (live)", lambda: queries.sla_table(
+            queries.Filters(start=start, end=now.date(), tier=1), "month", now=now)),
+        ("SLA table by channel (live)", lambda: queries.sla_table(everything, "channel", now=now)),
         ("The SLA page's two queries (table by agent, totals, KPIs, trend, priorities)",
          lambda: queries.sla_report(everything, "agent", now=now, trend="week", kpis=kpis)),
         ("Totals + KPI targets",

@@ -366,12 +366,15 @@ def _sqlite_matching(words: list[str], *, within: QuerySet | None = None, walked
 
     Words without their prefix index are never looked up row by row (PREFIXES)."""
     query = " AND ".join(f'"{w}"*' for w in words)
-    direction = "DESC" if walked.startswith("-") else "ASC"
+    each_looked_up = all(len(w) in PREFIXES for w in words)
+    # Newest first only when the density matters: a word without its prefix index has its
+    # lists merged in memory first, and read backwards then ("benchmark"*: +2–3 ms).
+    direction = "DESC" if each_looked_up and walked.startswith("-") else "ASC"
     sql = ("SELECT 0, rowid FROM (SELECT rowid FROM tickets_search WHERE tickets_search MATCH %s "
            f"ORDER BY rowid {direction} LIMIT %s)")
     params: list = [query, FEW + 1]
     filtered = within is None or bool(within.query.where) or within.query.is_sliced
-    if all(len(w) in PREFIXES for w in words):
+    if each_looked_up:
         sql += " UNION ALL SELECT 1, max(id) FROM tickets_ticket"
         scope = _first_rows(within, SMALL + 1) if within is not None and filtered else None
         if scope is not None:

@@ -11,8 +11,11 @@ PostgreSQL, through Django's cursor.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -92,3 +95,49 @@ def insert_statement(model: type[Model], vendor: str, rows: int, unique: str | N
     return (f"INSERT INTO {q(model._meta.db_table)} "  # noqa: S608 - identifiers only
             f"({', '.join(q(str(f.column)) for f in fields)}) VALUES {', '.join([row] * rows)} "
             f"{skip}RETURNING {q(str(model._meta.pk.column))}"), fields
+
+
+# ------------------------------------------------------------ the worker's batch loops
+
+# SQLite has one write lock. A writer that finds it taken waits in SQLite's busy handler
+# (Python's sqlite3 `timeout`), which sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, then
+# 100 ms between tries: a lock taken again within a few milliseconds of its release is
+# never seen free by a writer that has waited a third of a second. The worker's loops of
+# batch transactions (a breach wave's sweep, follow-ups and hook work: minutes of them)
+# would keep it so, and the web's writes time out ("database is locked") after 20 s.
+# So on SQLite the worker's batches take turns: once the worker has held the lock for
+# TURN_HOLD seconds in all since it last left it free, it leaves it free for TURN_GAP,
+# longer than the busy handler's longest sleep (scheduling adds a few ms on a loaded
+# machine), so that every writer waiting then gets in; in one process (the worker's
+# threads) one batch at a time, so that one thread's batch does not take the other's gap.
+TURN_GAP = 0.125
+TURN_HOLD = 0.5
+_turn_lock = threading.RLock()
+_turn = {"held": 0.0, "free_at": 0.0}
+
+
+@contextlib.contextmanager
+def let_writers_in(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Around one batch's write transaction in a loop of them (the worker's): on SQLite,
+    wait for this process's turn, leaving the write lock free for TURN_GAP first when
+    this process's batches have held it TURN_HOLD seconds since it was last left free.
+    Nothing on PostgreSQL (row locks: the web never waits for a batch), nor inside a
+    transaction (the lock is held until its end anyway)."""
+    conn = connections[using]
+    if conn.vendor != "sqlite" or conn.in_atomic_block:
+        yield
+        return
+    with _turn_lock:
+        if _turn["held"] >= TURN_HOLD:
+            wait = _turn["free_at"] + TURN_GAP - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            _turn["held"] = 0.0
+        started = time.monotonic()
+        if started - _turn["free_at"] >= TURN_GAP:
+            _turn["held"] = 0.0  # the lock was left free long enough anyway
+        try:
+            yield
+        finally:
+            _turn["free_at"] = time.monotonic()
+            _turn["held"] += _turn["free_at"] - started

@@ -146,11 +146,13 @@ class Client:
         # the longest stretch without a 201 answer
         times = [start, *sorted(at for at, _ms, status in rows if status == 201), end]
         gap = max(b - a for a, b in itertools.pairwise(times))
+        answered_in = {int(at - start) for at, _ms, status in rows if status == 201}
+        silent = sum(1 for k in range(int(seconds)) if k not in answered_in)
         return {"created": len(ok), "per_second": len(ok) / seconds, "errors": len(errors),
                 "statuses": sorted(set(errors)),
                 "p50": statistics.median(ok) if ok else 0.0,
                 "p95": bulk.percentile(ok, 95) if ok else 0.0, "max": ok[-1] if ok else 0.0,
-                "gap": gap, "seconds": seconds}
+                "gap": gap, "silent": silent, "seconds": seconds}
 
 
 def one_run(tree: Path, secret: str, requester: int, clients: int, tag: str,
@@ -223,8 +225,9 @@ def main() -> None:
           "worker's first sweep until every follow-up is done and no hook work older than 5 s "
           "is left.\n")
     print("| round | tree | steps | drained in s | answered | a second | errors | p50 / p95 / "
-          "max ms | longest without an answer, s | worker CPU s | routed once, acknowledged "
-          "once | load avg (start, end) | UTC |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "max ms | longest without an answer, s | seconds without one | worker CPU s | "
+          "routed once, acknowledged once | load avg (start, end) | UTC |\n"
+          + "|---" * 14 + "|")
     for n in range(args.rounds):
         for k, tree in enumerate(trees if n % 2 == 0 else trees[::-1]):
             tag = f"{run}r{n}{k}"
@@ -236,6 +239,7 @@ def main() -> None:
                   f"**{r['per_second']:.1f}** | {r['errors']}"
                   f"{' ' + str(r['statuses']) if r['errors'] else ''} | "
                   f"{r['p50']:.0f} / {r['p95']:.0f} / {r['max']:.0f} | {r['gap']:.1f} | "
+                  f"{r['silent']} | "
                   f"{r['worker_cpu']:.0f} | {ch['routed_once']:,}/{ch['tickets']:,}, "
                   f"{ch['acknowledged_once']:,}/{ch['tickets']:,} | "
                   f"{r['load'][0]:.1f}, {r['load'][1]:.1f} | {datetime.now(UTC):%H:%M:%S} |",

@@ -454,10 +454,11 @@ def _next_deadline(rows: list[_Row], announced: frozenset[str]) -> datetime | No
 # A sweep batch's steps (a thousand tickets' warnings and breaches) followed up in one
 # transaction: a batch has a fixed cost (a dozen reads, a render per language and zone).
 FOLLOW_BATCH = 2 * SWEEP_BATCH
-# On SQLite a batch holds the one write lock throughout, ~1.6–2.3 ms a step (session 9, a
-# 20,000-ticket desk's wave: 100 steps 0.16 s, 250 0.4 s, 1,000 1.7 s): 2,000 steps were
-# seconds that web requests waited out, back to back. 250 cost no more a step than 1,000.
-FOLLOW_BATCH_SQLITE = 250
+# On SQLite a batch holds the one write lock throughout, ~1.6 ms a breach step and ~4 ms a
+# time rule's on a quiet machine (session 9, a 20,000-ticket desk's wave: 100 steps 0.16 s,
+# 250 0.4 s, 1,000 1.7 s), two to three times that under load: 2,000 steps were seconds
+# that web requests waited out, back to back. 100 cost no more a step than 1,000.
+FOLLOW_BATCH_SQLITE = 100
 
 
 def follow_batch() -> int:

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection, connections, transaction
@@ -21,6 +22,7 @@ from support import T0
 
 from tierdesk.automation import sweeps
 from tierdesk.automation.models import Firing
+from tierdesk.lib import sql
 from tierdesk.notifications.models import Notification, OutboxMessage
 from tierdesk.sla import rebuild
 from tierdesk.tickets import hooks
@@ -32,6 +34,15 @@ pytestmark = [pytest.mark.django_db(transaction=True),
 BATCHES = 30
 HOLD = 0.05  # seconds a batch holds the write lock
 BOUND = 1.0  # seconds a writer may wait for it during the wave
+# What a web request writes, as far as SQLite can tell (a commit that changes a page).
+WRITE = ("INSERT INTO tickets_ticketcounter (id, last) VALUES (1, 100000) "
+         "ON CONFLICT (id) DO UPDATE SET last = last + 1")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_turns():
+    """Each test starts as a worker does (the web not known to be idle)."""
+    sql._turn.update(held=0.0, free_at=0.0, hold=sql.TURN_HOLD, version=None)
 
 
 def hold_the_lock() -> None:
@@ -108,7 +119,7 @@ def test_a_writer_gets_the_lock_between_a_wave_s_batches(loop, monkeypatch, open
     def worker() -> None:
         try:
             loop(monkeypatch, wave)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:  # reported by the test
             failed.append(exc)
         finally:
             connections.close_all()
@@ -125,6 +136,7 @@ def test_a_writer_gets_the_lock_between_a_wave_s_batches(loop, monkeypatch, open
             t = time.monotonic()
             web.execute("BEGIN IMMEDIATE")
             waits.append(time.monotonic() - t)
+            web.execute(WRITE)
             web.execute("COMMIT")
             time.sleep(0.1)
     finally:
@@ -136,6 +148,40 @@ def test_a_writer_gets_the_lock_between_a_wave_s_batches(loop, monkeypatch, open
     assert max(waits) < BOUND, (f"a writer waited {max(waits):.2f} s for the lock during a "
                                 f"{wave_seconds:.1f} s wave: {[round(w, 2) for w in waits]}")
     assert len(waits) >= 3, waits  # it wrote again and again during the wave
+
+
+def test_gaps_nobody_uses_come_less_often_until_one_is_used(monkeypatch):
+    """A worker alone (the web idle) loses little to gaps: each unused one doubles the
+    hold, up to TURN_HOLD_IDLE; a write in a gap brings it back to TURN_HOLD."""
+    gaps: list[float] = []
+    real_sleep = time.sleep
+    def clock(sleep):  # lib.sql's own time module
+        return SimpleNamespace(monotonic=time.monotonic, sleep=sleep)
+
+    monkeypatch.setattr(sql, "time", clock(lambda s: (gaps.append(s), real_sleep(s))))
+    wave = Wave()
+    wave.left = 60  # 3 s of batches, nobody else writing
+    run_pending(monkeypatch, wave)
+    assert sql._turn["hold"] == sql.TURN_HOLD_IDLE
+    assert 2 <= len(gaps) <= 3, gaps  # after 0.5 s, 1 s, 2 s of batches (not six)
+    web = sqlite3.connect(connection.settings_dict["NAME"], timeout=20, isolation_level=None)
+    try:
+        wave.left = 60
+        gaps.clear()
+
+        def write_in_the_gaps(s: float) -> None:
+            gaps.append(s)
+            web.execute("BEGIN IMMEDIATE")
+            web.execute(WRITE)
+            web.execute("COMMIT")
+            real_sleep(s)
+
+        monkeypatch.setattr(sql, "time", clock(write_in_the_gaps))
+        run_pending(monkeypatch, wave)
+    finally:
+        web.close()
+    assert sql._turn["hold"] == sql.TURN_HOLD
+    assert len(gaps) >= 4, gaps  # every half second again
 
 
 # ----------------------------------------------------------- the real wave, exactly once
@@ -169,7 +215,7 @@ def test_a_wave_on_two_threads_takes_every_step_and_its_follow_up_once(
             sweeps.sweep(now=now, batch=5, follow=False)
             sweeps.follow_up_pending(now=now, older_than=timedelta(0))
             hooks.run_pending(limit=4)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:  # reported by the test
             failed.append(exc)
         finally:
             connections.close_all()

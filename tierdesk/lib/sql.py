@@ -11,8 +11,12 @@ PostgreSQL, through Django's cursor.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Sequence
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
@@ -92,3 +96,82 @@ def insert_statement(model: type[Model], vendor: str, rows: int, unique: str | N
     return (f"INSERT INTO {q(model._meta.db_table)} "  # noqa: S608 - identifiers only
             f"({', '.join(q(str(f.column)) for f in fields)}) VALUES {', '.join([row] * rows)} "
             f"{skip}RETURNING {q(str(model._meta.pk.column))}"), fields
+
+
+# ------------------------------------------------------------ the worker's batch loops
+
+# SQLite has one write lock. A writer that finds it taken waits in SQLite's busy handler
+# (Python's sqlite3 `timeout`), which sleeps 1, 2, 5, 10, 15, 20, 25, 25, 25, 50, 50, then
+# 100 ms between tries: a lock taken again within a few milliseconds of its release is
+# never seen free by a writer that has waited a third of a second. The worker's loops of
+# batch transactions (a breach wave's sweep, follow-ups and hook work: minutes of them)
+# would keep it so, and the web's writes time out ("database is locked") after 20 s.
+# So on SQLite the worker's batches take turns: once the worker has held the lock for
+# TURN_HOLD seconds in all since it last left it free, it leaves it free for TURN_GAP,
+# longer than the busy handler's longest sleep (scheduling adds a few ms on a loaded
+# machine), so that every writer waiting then gets in; in one process (the worker's
+# threads) one batch at a time, so that one thread's batch does not take the other's gap.
+# When nobody wrote during a gap (SQLite's `data_version`, read on a connection of the
+# turns' own), the web is idle: the next hold is twice as long, up to TURN_HOLD_IDLE, so
+# that a worker alone loses little to gaps nobody uses; back to TURN_HOLD once one is used.
+TURN_GAP = 0.125
+TURN_HOLD = 0.5
+TURN_HOLD_IDLE = 2.0
+_turn_lock = threading.RLock()
+_turn: dict[str, Any] = {"held": 0.0, "free_at": 0.0, "hold": TURN_HOLD, "version": None,
+                         "probe": None}
+
+
+def _after_fork() -> None:
+    """A forked child (`sla rebuild --processes`) starts with its own turn, unheld."""
+    global _turn_lock
+    _turn_lock = threading.RLock()
+    _turn.update(held=0.0, free_at=0.0, hold=TURN_HOLD, version=None, probe=None)
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _data_version(conn: Any) -> int | None:
+    """SQLite's count of commits by other connections, read on the turns' own connection
+    (so every connection's commits count, the worker's threads' too). None: unknown."""
+    import sqlite3
+
+    try:
+        if _turn["probe"] is None:
+            _turn["probe"] = sqlite3.connect(conn.settings_dict["NAME"], timeout=0,
+                                             check_same_thread=False)
+        return int(_turn["probe"].execute("PRAGMA data_version").fetchone()[0])
+    except sqlite3.Error:
+        return None
+
+
+@contextlib.contextmanager
+def let_writers_in(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Around one batch's write transaction in a loop of them (the worker's): on SQLite,
+    wait for this process's turn, leaving the write lock free for TURN_GAP first when
+    this process's batches have held it for their hold (TURN_HOLD, longer while nobody
+    uses the gaps) since it was last left free. Nothing on PostgreSQL (row locks: the web
+    never waits for a batch), nor inside a transaction (the lock is held to its end)."""
+    conn = connections[using]
+    if conn.vendor != "sqlite" or conn.in_atomic_block:
+        yield
+        return
+    with _turn_lock:
+        if _turn["held"] >= _turn["hold"]:
+            wait = _turn["free_at"] + TURN_GAP - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            used = _turn["version"] is None or _data_version(conn) != _turn["version"]
+            _turn["hold"] = TURN_HOLD if used else min(2 * _turn["hold"], TURN_HOLD_IDLE)
+            _turn["held"] = 0.0
+        started = time.monotonic()
+        if started - _turn["free_at"] >= TURN_GAP:
+            _turn["held"] = 0.0  # the lock was left free long enough anyway
+        try:
+            yield
+        finally:
+            _turn["free_at"] = time.monotonic()
+            _turn["held"] += _turn["free_at"] - started
+            if _turn["held"] >= _turn["hold"]:  # a gap comes next: what was written before it
+                _turn["version"] = _data_version(conn)

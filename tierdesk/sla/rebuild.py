@@ -17,6 +17,7 @@ from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from tierdesk.accounts.models import Organisation
+from tierdesk.lib.sql import let_writers_in
 from tierdesk.sla.adapter import (
     ROW_COLUMNS,
     announced_breaches,
@@ -94,7 +95,7 @@ def rebuild_batch(ticket_ids: list[int], *, now: datetime,
         by_targets[tuple(row[1] for row in ticket_rows)].append(pk)
         if next_due != old_due:
             due_changes.append((pk, next_due))
-    with transaction.atomic():
+    with let_writers_in(), transaction.atomic():
         if connection.vendor == "postgresql":
             # A rebuild can be redone from the timelines: its commits need not wait
             # for the WAL to reach the disk (this transaction only).

@@ -376,10 +376,14 @@ def _retry_later(row: _Row, exc: Exception, now: datetime) -> None:
 
 
 def run_pending(*, limit: int = BATCH, max_batches: int | None = None) -> int:
-    """Run batches until nothing is pending (or `max_batches`). Returns rows handled."""
+    """Run batches until nothing is pending (or `max_batches`). Returns rows handled.
+    On SQLite the batches take turns with the other writers (`lib.sql.let_writers_in`)."""
+    from tierdesk.lib.sql import let_writers_in
+
     total = batches = 0
     while max_batches is None or batches < max_batches:
-        n = run_batch(limit=limit)
+        with let_writers_in():
+            n = run_batch(limit=limit)
         if not n:
             break
         total += n
@@ -476,11 +480,13 @@ class Drainer:
     def drain_once(self) -> int:
         """One look: if work is due, claim and hear a batch (then, when it was not full,
         let the search index catch up, as the task does). How many rows it claimed."""
+        from tierdesk.lib.sql import let_writers_in
         from tierdesk.tickets import search
 
         if not _due():
             return 0
-        heard = run_batch(limit=BATCH)
+        with let_writers_in():  # on SQLite, in turn with the worker's other batch loops
+            heard = run_batch(limit=BATCH)
         if 0 < heard < BATCH:
             search.catch_up()
         return heard

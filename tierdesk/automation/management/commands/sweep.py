@@ -21,17 +21,21 @@ class Command(BaseCommand):
         parser.add_argument("--at", help="Sweep as of this ISO instant (default: now).")
         parser.add_argument("--batch", type=int, default=sweeps.SWEEP_BATCH,
                             help="Tickets per transaction.")
-        parser.add_argument("--follow-batch", type=int, default=sweeps.FOLLOW_BATCH,
-                            help="Steps per transaction of the follow-up.")
+        parser.add_argument("--follow-batch", type=int, default=None,
+                            help="Steps per transaction of the follow-up (default: "
+                                 f"{sweeps.FOLLOW_BATCH}, on SQLite "
+                                 f"{sweeps.FOLLOW_BATCH_SQLITE}).")
 
     def handle(self, *args, at=None, batch=sweeps.SWEEP_BATCH,
-               follow_batch=sweeps.FOLLOW_BATCH, **options):
+               follow_batch=None, **options):
         try:
             now = datetime.fromisoformat(at) if at else clock.now()
         except ValueError as exc:
             raise CommandError(f"--at: {exc}") from exc
         if now.tzinfo is None:
             raise CommandError("--at: give a time zone, e.g. 2026-03-02T15:00:00+00:00")
+        if follow_batch is None:
+            follow_batch = sweeps.follow_batch()
         if batch < 1 or follow_batch < 1:
             raise CommandError("--batch and --follow-batch: at least 1")
         report = sweeps.sweep(now=now, batch=batch, follow=False)

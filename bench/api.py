@@ -943,6 +943,18 @@ def web_alone(args, secrets: dict[str, str]) -> None:
           f"Load average after: {os.getloadavg()[0]:.1f}")
 
 
+def _trees(args: argparse.Namespace) -> list[tuple[Path, str, dict[str, str]]]:
+    """This tree, the --compare trees and the --variant settings of this tree: (root, label,
+    environment)."""
+    trees: list[tuple[Path, str, dict[str, str]]] = [(ROOT, "this tree", {})]
+    trees += [(tree.resolve(), str(tree), {}) for tree in args.compare or []]
+    for variant in args.variant or []:
+        label, _sep, settings = variant.partition(":")
+        trees.append((ROOT, f"this tree, {label}", dict(
+            item.split("=", 1) for item in settings.split(",") if item)))
+    return trees
+
+
 def with_worker_side_by_side(args, secrets: dict[str, str]) -> None:
     """`make run`'s shape (the server as it starts it, `tierdesk worker` beside it) of this
     tree and of --compare's (and this tree with each --variant's settings), alternated
@@ -955,12 +967,7 @@ def with_worker_side_by_side(args, secrets: dict[str, str]) -> None:
     requester = Contact.objects.order_by("pk").values_list("pk", flat=True).first()
     assert requester is not None
     connections.close_all()
-    trees: list[tuple[Path, str, dict[str, str]]] = [(ROOT, "this tree", {})]
-    trees += [(tree.resolve(), str(tree), {}) for tree in args.compare or []]
-    for variant in args.variant or []:
-        label, _sep, settings = variant.partition(":")
-        trees.append((ROOT, f"this tree, {label}", dict(
-            item.split("=", 1) for item in settings.split(",") if item)))
+    trees = _trees(args)
     servers = [name for name in args.servers.split(",") if name] or [""]
     shapes = [(tree, server) for tree in trees for server in servers]
     run = f"{time.time():.0f}"
@@ -1038,12 +1045,7 @@ def quiet_latency(args, secrets: dict[str, str]) -> None:
     requester = Contact.objects.order_by("pk").values_list("pk", flat=True).first()
     assert requester is not None
     connections.close_all()
-    trees: list[tuple[Path, str, dict[str, str]]] = [(ROOT, "this tree", {})]
-    trees += [(tree.resolve(), str(tree), {}) for tree in args.compare or []]
-    for variant in args.variant or []:
-        label, _sep, settings = variant.partition(":")
-        trees.append((ROOT, f"this tree, {label}", dict(
-            item.split("=", 1) for item in settings.split(",") if item)))
+    trees = _trees(args)
     headers = {"Authorization": f"Bearer {secrets['agent']}", "Content-Type": "application/json"}
     print(f"\n## A quiet desk: one create every {args.idle:.0f} s, the worker idle between; "
           "seconds from the 201 until its hook work is heard\n")

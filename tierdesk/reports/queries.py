@@ -728,8 +728,9 @@ class KpiFigure:
         return self.actual <= self.target if self.kpi.at_most else self.actual >= self.target
 
 
-def _kpi_fraction(kpi: KpiTarget, now: datetime) -> tuple[Any, Any] | None:
-    """(numerator, denominator) aggregates of a KPI over measure rows; None for survey KPIs."""
+def _kpi_scope(kpi: KpiTarget) -> tuple[Q, str | None]:
+    """The measure rows a KPI counts (its channel, its priority) and the prefix of the
+    target it measures (None: not a target's share)."""
     scope = Q()
     if kpi.channel:
         scope &= Q(channel=kpi.channel)
@@ -738,6 +739,13 @@ def _kpi_fraction(kpi: KpiTarget, now: datetime) -> tuple[Any, Any] | None:
     m = KpiTarget.Measure
     prefix = {m.FIRST_RESPONSE_MET: "fr", m.RESOLUTION_PLAN_MET: "rp",
               m.RESOLUTION_MET: "res"}.get(kpi.measure)  # type: ignore[call-overload]
+    return scope, prefix
+
+
+def _kpi_fraction(kpi: KpiTarget, now: datetime) -> tuple[Any, Any] | None:
+    """(numerator, denominator) aggregates of a KPI over measure rows; None for survey KPIs."""
+    scope, prefix = _kpi_scope(kpi)
+    m = KpiTarget.Measure
     if prefix is not None:
         met = Q(**{f"{prefix}_state": MeasureState.MET})
         return (Count("pk", filter=scope & met),
@@ -757,14 +765,8 @@ def _kpi_fraction(kpi: KpiTarget, now: datetime) -> tuple[Any, Any] | None:
 def _kpi_late(kpi: KpiTarget, now: datetime) -> Q | None:
     """The part of a KPI's denominator that `now` decides (rollup.py counts the rest ahead):
     the scope's running targets past due, or its unanswered tickets past due."""
-    scope = Q()
-    if kpi.channel:
-        scope &= Q(channel=kpi.channel)
-    if kpi.priority_id:
-        scope &= Q(priority_id=kpi.priority_id)
+    scope, prefix = _kpi_scope(kpi)
     m = KpiTarget.Measure
-    prefix = {m.FIRST_RESPONSE_MET: "fr", m.RESOLUTION_PLAN_MET: "rp",
-              m.RESOLUTION_MET: "res"}.get(kpi.measure)  # type: ignore[call-overload]
     if prefix is not None:
         return scope & Q(**{f"{prefix}_state": MeasureState.RUNNING, f"{prefix}_due_at__lt": now})
     if kpi.measure == m.ANSWERED_NEXT_BUSINESS_DAY:

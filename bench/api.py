@@ -53,6 +53,7 @@ through the web server `make run` starts (granian, two workers).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -64,6 +65,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -943,6 +945,21 @@ def web_alone(args, secrets: dict[str, str]) -> None:
           f"Load average after: {os.getloadavg()[0]:.1f}")
 
 
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """The processes started inside see `env` (a --variant's settings); then as it was."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def _trees(args: argparse.Namespace) -> list[tuple[Path, str, dict[str, str]]]:
     """This tree, the --compare trees and the --variant settings of this tree: (root, label,
     environment)."""
@@ -983,17 +1000,9 @@ def with_worker_side_by_side(args, secrets: dict[str, str]) -> None:
         for k, ((tree, name, env), server) in enumerate(shapes if n % 2 == 0 else shapes[::-1]):
             tag = f"{run}s{n}{k}"
             batches = VAR / f"batches-{tag}.jsonl" if args.trace_batches else None
-            saved = {key: os.environ.get(key) for key in env}
-            os.environ.update(env)
-            try:
+            with _environment(env):
                 proc = start_server(tree, server)
                 worker = start_worker(tree, batches)
-            finally:
-                for key, value in saved.items():
-                    if value is None:
-                        os.environ.pop(key, None)
-                    else:
-                        os.environ[key] = value
             try:
                 load_creates(secrets["agent"], requester, 2, tag=f"{run}warm")
                 drain(time.perf_counter())
@@ -1051,17 +1060,9 @@ def quiet_latency(args, secrets: dict[str, str]) -> None:
           "seconds from the 201 until its hook work is heard\n")
     print("| tree | heard after (s) | load avg | UTC |\n|---|---|---|---|")
     for tree, name, env in trees:
-        saved = {key: os.environ.get(key) for key in env}
-        os.environ.update(env)
-        try:
+        with _environment(env):
             proc = start_server(tree)
             worker = start_worker(tree)
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
         took = []
         try:
             drain(time.perf_counter())

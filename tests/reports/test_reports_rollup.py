@@ -3,8 +3,8 @@ every instant: on random measure rows (running targets due before and after the 
 `now`, paused, met, breached, unanswered tickets, NULL dimensions, instants next to UTC's
 and the provider's midnights), after random changes to them (reopens, re-categorisation,
 resolution, deletion) that the triggers follow, before and after compaction, for every
-grouping, zone and KPI scope. On SQLite, and with a dimension filter, the live query is the
-only path.
+grouping, zone, KPI scope and filter of one dimension. On SQLite, and with two filters or a
+filter beside a grouping by a dimension, the live query is the only path.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from reports.helpers import NOW
 from tierdesk.reports import measure, queries, rollup
 from tierdesk.reports.models import KpiTarget, MeasureState, RollupCount, TicketMeasure
+from tierdesk.reports.queries import NONE
 from tierdesk.tickets.models import Priority
 
 TICKETS = 24
@@ -37,7 +38,8 @@ target = st.tuples(st.sampled_from(list(MeasureState)), st.one_of(st.none(), sec
 row = st.fixed_dictionaries({
     "at": instant, "priority": st.integers(0, 3), "agent": st.one_of(st.none(), st.integers(1, 3)),
     "category": st.one_of(st.none(), st.integers(1, 2)), "tier": st.integers(1, 3),
-    "channel": st.sampled_from(["email", "portal"]), "fr": target, "rp": target, "res": target,
+    "channel": st.sampled_from(["email", "portal", "api"]), "fr": target, "rp": target,
+    "res": target,
     "answered": st.sampled_from(["on time", "late", "not yet, due later", "not yet, overdue",
                                  "no promise"]),
     "resolved": st.booleans(), "reopens": st.integers(0, 2), "paused": st.integers(0, 5000),
@@ -123,7 +125,7 @@ def _both(monkeypatch, filters, group, trend, kpis) -> tuple[tuple, tuple, int]:
 
 
 GROUPS = ("month", "week", "day", "priority", "category", "organisation", "plan", "tier",
-          "agent", "team")
+          "agent", "team", "channel")
 
 
 @postgresql
@@ -136,10 +138,13 @@ GROUPS = ("month", "week", "day", "priority", "category", "organisation", "plan"
        deleted=st.integers(0, 3), compact=st.booleans(),
        group=st.sampled_from(GROUPS), trend=st.sampled_from(("month", "week")),
        zone=st.sampled_from(("UTC", "Europe/Madrid", "America/Santiago")),
-       start=st.integers(0, 20), length=st.integers(0, 70))
+       start=st.integers(0, 20), length=st.integers(0, 70), narrow=st.one_of(
+           st.none(), st.sampled_from([("tier", 1), ("tier", 3), ("priority", 0),
+                                       ("category", 1), ("category", 2), ("category", NONE),
+                                       ("agent", 1), ("agent", NONE), ("channel", "api")])))
 def test_the_rollup_gives_the_live_figures(tickets, kpis, monkeypatch, provider_zone, before,
                                            after, deleted, compact, group, trend, zone,
-                                           start, length):
+                                           start, length, narrow):
     rollup.install(zone=provider_zone)
     # The examples share one transaction: the rows an example deleted come back (an upsert).
     measure.refresh(tickets, now=NOW)
@@ -152,9 +157,15 @@ def test_the_rollup_gives_the_live_figures(tickets, kpis, monkeypatch, provider_
         assert not RollupCount.objects.values("start", "dim", "value").annotate(
             n=queries.Count("pk")).filter(n__gt=1).exists()
     first = date(2026, 1, 1) + timedelta(days=start)
-    filters = queries.Filters(start=first, end=first + timedelta(days=length), zone=zone)
+    one = {}
+    if narrow:  # one filter: the tables by period read the rollup, the rest live
+        dim, value = narrow
+        one[dim] = (Priority.objects.order_by("pk").values_list("pk", flat=True)[value]
+                    if dim == "priority" else value)
+    filters = queries.Filters(start=first, end=first + timedelta(days=length), zone=zone, **one)
     rolled, live, answered = _both(monkeypatch, filters, group, trend, kpis)
-    assert answered == 3, "the rollup did not answer"
+    assert answered == (3 if not narrow or group in queries.PERIODS else 0), (
+        "the rollup did not answer")
     assert rolled == live
 
 
@@ -198,17 +209,42 @@ def test_a_rollup_that_does_not_add_up_is_not_believed(tickets, kpis, monkeypatc
 
 
 @pytest.mark.django_db
-def test_filtered_reports_and_sqlite_read_live(tickets, monkeypatch):
+def test_what_reads_live(tickets, monkeypatch):
     used = []
     monkeypatch.setattr(rollup, "figures", lambda *a, **k: used.append(1))
-    queries.sla_table(queries.Filters(start=date(2026, 1, 1), end=date(2026, 2, 28),
-                                      tier=1), "agent", now=NOW)
-    queries.sla_table(queries.Filters(start=date(2026, 1, 1), end=date(2026, 2, 28)),
-                      "channel", now=NOW)
+    year = {"start": date(2026, 1, 1), "end": date(2026, 2, 28)}
+    # A filter beside a grouping by a dimension; two filters (the rollup holds one a row).
+    queries.sla_table(queries.Filters(**year, tier=1), "agent", now=NOW)
+    queries.sla_table(queries.Filters(**year, tier=1), "agent", now=NOW, times=False)
+    queries.sla_table(queries.Filters(**year, tier=1, channel="email"), "month", now=NOW)
     if connection.vendor != "postgresql":
-        queries.sla_table(queries.Filters(start=date(2026, 1, 1), end=date(2026, 2, 28)),
-                          "month", now=NOW)
+        queries.sla_table(queries.Filters(**year), "month", now=NOW)
+        queries.sla_table(queries.Filters(**year), "channel", now=NOW)
     assert not used
+
+
+@postgresql
+@pytest.mark.django_db
+def test_the_channels_histograms_are_added_to_a_kept_rollup(tickets, kpis, monkeypatch):
+    """Migration 0005 (`rollup.time_also`): the rollup of a desk kept before the channel
+    was timed gains its histograms, and a report by channel reads them."""
+    _write(tickets, [{"at": (i % 40, 600 + i), "priority": i % 3, "agent": None,
+                      "category": None, "tier": 1, "channel": ("email", "portal", "api")[i % 3],
+                      "fr": (MeasureState.MET, 90 * i, False), "rp": (MeasureState.NONE, None,
+                                                                      False),
+                      "res": (MeasureState.BREACHED, 4000 * i, False), "answered": "on time",
+                      "resolved": True, "reopens": 0, "paused": 0, "escalated": 0}
+                     for i in range(TICKETS)])
+    filters = queries.Filters(start=date(2026, 1, 1), end=date(2026, 2, 28))
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM reports_rolluptime WHERE dim = 'channel'")
+    with pytest.raises(rollup.Stale), monkeypatch.context() as m:
+        m.setattr(rollup, "STRICT", True)
+        queries.sla_table(filters, "channel", now=NOW)
+    rollup.time_also(("channel",))
+    rolled, live, answered = _both(monkeypatch, filters, "channel", "month", kpis)
+    assert answered == 3 and rolled == live
+    assert {row.key for row in rolled[0]} == {"api", "email", "portal"}
 
 
 def test_the_cuts_of_a_zone():

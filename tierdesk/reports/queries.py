@@ -551,15 +551,30 @@ def _rolled_report(group: str, trend: str, keys: dict[str, _Key], rolled: rollup
 def _rolled(filters: Filters, axes: dict[str, tuple[str, _Key]], *, now: datetime, times: bool,
             total: bool, kpis: Iterable[KpiTarget] = ()) -> rollup.Rolled | None:
     """The figures of `axes` from the rollup of settled rows and the live rows beside it
-    (rollup.py), or None where a report reads every row live: SQLite, a dimension
-    filter, a channel grouping, periods a clock change makes uneven, or a rollup that does
-    not add up (`rollup.Stale`, re-raised when `rollup.STRICT`)."""
-    if not rollup.ENABLED or connection.vendor != "postgresql" or filters.dims():
+    (rollup.py), or None where a report reads every row live: SQLite, two dimension
+    filters, a filter beside a grouping by a dimension whose percentiles are asked (the
+    rollup holds one dimension a row), periods a clock change makes uneven, or a rollup
+    that does not add up (`rollup.Stale`, re-raised when `rollup.STRICT`).
+
+    Under a filter, the other axes by a dimension (the SLA page's breaches by priority)
+    and the KPIs of a channel or a priority are counted live, in one query with no
+    percentile: a fifth of a live report's time (docs/PERFORMANCE.md, "Reports")."""
+    dims = filters.dims()
+    if not rollup.ENABLED or connection.vendor != "postgresql" or len(dims) > 1:
         return None
+    scope = None
+    for dim, value in dims.items():  # as rollup.DIM_SQL writes its values
+        values = ([""] if value == NONE else [str(c) for c in category_and_below(int(value))]
+                  if dim == "category" else [str(value)])
+        scope = (dim, values)
     built: dict[str, rollup.Axis] = {}
+    counted: dict[str, _Key] = {}  # under a filter, the axes by a dimension: counted live
     for name, (group, key) in axes.items():
-        if group == "channel" or (group in PERIODS and not key.starts):
+        if group in PERIODS and not key.starts:
             return None
+        if scope and group not in PERIODS:
+            counted[name] = key
+            continue
         midnights = [_midnight(day, filters.tz) for day in key.starts]
         built[name] = rollup.Axis(group, key.expression, midnights)  # type: ignore[arg-type]
     kpi_aggs: dict[str, Any] = {}
@@ -568,15 +583,21 @@ def _rolled(filters: Filters, axes: dict[str, tuple[str, _Key]], *, now: datetim
     late = {f"{prefix}_breached": Count("created_at", filter=Q(**{
         f"{prefix}_state": MeasureState.RUNNING, f"{prefix}_due_at__lt": now}))
         for prefix, _name in TARGETS}
+    if not built or (times and next(iter(axes)) in counted):
+        return None  # nothing the rollup answers, or a dimension's percentiles
     specs = []
+    counted_kpis: dict[str, Any] = {}  # under a filter, the KPIs of a channel or priority
     for kpi in kpis:
         spec = _kpi_fraction(kpi, now)
         if spec is None:
             continue
-        kpi_aggs[f"k{kpi.pk}_num"], kpi_aggs[f"k{kpi.pk}_den"] = spec
         rolled_spec = rollup.kpi_spec(kpi)
         if rolled_spec is None:
             return None
+        if scope and rolled_spec.dim:
+            counted_kpis[f"k{kpi.pk}_num"], counted_kpis[f"k{kpi.pk}_den"] = spec
+            continue
+        kpi_aggs[f"k{kpi.pk}_num"], kpi_aggs[f"k{kpi.pk}_den"] = spec
         specs.append(rolled_spec)
         late_q = _kpi_late(kpi, now)
         if late_q is not None:
@@ -590,7 +611,9 @@ def _rolled(filters: Filters, axes: dict[str, tuple[str, _Key]], *, now: datetim
                     filters.measures(), lo, hi, built,
                     edge_aggregates={**_count_aggregates(now), **kpi_aggs},
                     stopped=_stopped_counts(), late_aggregates=late, kpis=specs, times=times,
-                    total=total)
+                    total=total, scope=scope)
+                if counted or counted_kpis:
+                    _count_beside(answer, filters, counted, counted_kpis, now=now)
         except rollup.Stale:
             if rollup.STRICT:
                 raise
@@ -598,6 +621,29 @@ def _rolled(filters: Filters, axes: dict[str, tuple[str, _Key]], *, now: datetim
         if _snapshot() != seen:
             return None
     return answer
+
+
+def _count_beside(answer: rollup.Rolled, filters: Filters, axes: dict[str, _Key],
+                  kpi_aggs: dict[str, Any], *, now: datetime) -> None:
+    """Add to a rollup's `answer` the counts of `axes` and the KPI fractions `kpi_aggs`,
+    read live in one grouped query (`_rolled`, under a filter)."""
+    rows = filters.measures()
+    for name in axes:
+        answer.axes[name] = {}
+    if axes:
+        combos = [dict(c) for c in rows.values(**{n: k.expression for n, k in axes.items()})
+                  .annotate(**_count_aggregates(now), **kpi_aggs)]
+    else:
+        combos = [rows.aggregate(**kpi_aggs)]
+    for combo in combos:
+        figures = {n: v or 0 for n, v in combo.items() if n not in axes}
+        for name in axes:
+            into = answer.axes[name].setdefault(combo[name], {})
+            for figure, value in figures.items():
+                if figure not in kpi_aggs:
+                    into[figure] = into.get(figure, 0) + value
+        for figure in kpi_aggs:
+            answer.total[figure] = answer.total.get(figure, 0) + figures[figure]
 
 
 def _table(group: str, values: dict[Any, dict[str, Any]]) -> list[SlaRow]:

@@ -10,7 +10,8 @@ of creation and value of one dimension:
 
 - `RollupCount`: the counts and sums of a table row (tickets, met, breached *as stored*,
   pauses...) and the KPIs' counts; per dimension, for `dim = ""` every row (periods,
-  totals), and for `dim = "pc"` priority × channel (KPIs scoped to both).
+  totals), and for `dim = "pc"` priority × channel (KPIs scoped to both). A report
+  filtered to one dimension's value reads that value's rows as the whole (`scope`).
 - `RollupTime`: per target, how many business seconds fall in each bucket of `EDGES`
   (about 10 % wide): enough to find in which bucket a group's median or p90 lies.
 
@@ -30,8 +31,9 @@ A report (`figures`) then reads:
 4. for percentiles, the bucket of each rank from the histograms, then the exact values of
    those buckets only, from one scan that sorts a few percent of the values (`_times`).
 Every figure is the one the live query gives (tests/reports/test_reports_rollup.py). A
-report with a dimension filter, a channel grouping, or periods a clock change makes uneven
-keeps the live query (`queries._rolled`); so does SQLite, where a desk is small.
+report with two filters, a filter beside a grouping by a dimension, or periods a clock
+change makes uneven keeps the live query (`queries._rolled`); so does SQLite, where a
+desk is small.
 """
 
 from __future__ import annotations
@@ -98,7 +100,8 @@ DIM_SQL = {
     "channel": "channel",
     "pc": "COALESCE(priority_id::text, '') || ':' || channel",
 }
-TIMED_DIMS = ("", "priority", "category", "organisation", "plan", "tier", "agent", "team")
+TIMED_DIMS = ("", "priority", "category", "organisation", "plan", "tier", "agent", "team",
+              "channel")
 
 
 # --------------------------------------------------------------------------- maintenance
@@ -129,9 +132,11 @@ def _segment_sql(cuts: list[int]) -> str:
         f"{day} AT TIME ZONE 'UTC'")
 
 
-def _delta_sql(sources: list[tuple[int, str]], cuts: list[int]) -> list[str]:
+def _delta_sql(sources: list[tuple[int, str]], cuts: list[int],
+               timed: tuple[str, ...] = TIMED_DIMS) -> list[str]:
     """The statements that append what the rows of `sources` ((sign, relation)) add to
-    the rollup. Our own identifiers and constants only."""
+    the rollup: the counts, then the histograms of the dimensions `timed`. Our own
+    identifiers and constants only."""
     rows = " UNION ALL ".join(f"SELECT {sign} AS sign, m.* FROM {relation} m"  # noqa: S608
                               for sign, relation in sources)
 
@@ -148,7 +153,7 @@ def _delta_sql(sources: list[tuple[int, str]], cuts: list[int]) -> list[str]:
     return [
         f"{spread(tuple(DIM_SQL))} INSERT INTO {COUNTS} (start, dim, value, {names}) "  # noqa: S608
         f"SELECT start, dim, value, {sums} FROM e GROUP BY start, dim, value HAVING {nonzero}",
-        f"{spread(TIMED_DIMS)} INSERT INTO {TIMES} (start, week, dim, value, target, bucket, n) "  # noqa: S608
+        f"{spread(timed)} INSERT INTO {TIMES} (start, week, dim, value, target, bucket, n) "  # noqa: S608
         f"SELECT w.start, w.week, dim, value, t.target, width_bucket(t.seconds::int, {edges}), "
         f"sum(sign) FROM e CROSS JOIN LATERAL (VALUES {targets}) t(target, seconds) "
         f"CROSS JOIN LATERAL (VALUES (e.start, false), (date_trunc('week', e.created_at "
@@ -178,19 +183,37 @@ def install(*, zone: str | None = None, rebuild: bool = True) -> None:
         zone = Provider.objects.order_by("pk").values_list("time_zone", flat=True).first()
     cuts = cuts_of(zone or "UTC")
     with transaction.atomic(), connection.cursor() as cur:
-        cur.execute(f"LOCK TABLE {MEASURE} IN SHARE MODE")  # no writer between the two
-        for name, (event, referencing, sources) in _TRIGGERS.items():
-            body = ";\n".join(_delta_sql(sources, cuts))
-            cur.execute(f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql "
-                        f"AS $fn$ BEGIN {body}; RETURN NULL; END $fn$")
-            cur.execute(f"DROP TRIGGER IF EXISTS {name} ON {MEASURE}")
-            cur.execute(f"CREATE TRIGGER {name} AFTER {event} ON {MEASURE} REFERENCING "
-                        f"{referencing} FOR EACH STATEMENT EXECUTE FUNCTION {name}()")
-        array = "ARRAY[" + ", ".join(map(str, cuts)) + "]::int[]"
-        cur.execute(f"CREATE OR REPLACE FUNCTION reports_rollup_cuts() RETURNS int[] "
-                    f"LANGUAGE sql IMMUTABLE AS $fn$ SELECT {array} $fn$")
+        _create_triggers(cur, cuts)
         if rebuild:
             _rebuild(cur, cuts)
+
+
+def time_also(dims: tuple[str, ...]) -> None:
+    """Keep the histograms of `dims` too, dimensions this code added to TIMED_DIMS: the
+    installed triggers made again (with their cuts) and those histograms built from the
+    measure rows, the rest of the rollup left as it is (for a migration: a fraction of a
+    rebuild's time). Until then a report by such a dimension reads live (`Stale`)."""
+    if connection.vendor != "postgresql" or (cuts := installed_cuts()) is None:
+        return
+    with transaction.atomic(), connection.cursor() as cur:
+        _create_triggers(cur, cuts)
+        cur.execute(f"DELETE FROM {TIMES} WHERE dim = ANY(%s)", [list(dims)])  # noqa: S608
+        cur.execute(_delta_sql([(1, MEASURE)], cuts, timed=dims)[1])
+        cur.execute(f"ANALYZE {TIMES}")
+
+
+def _create_triggers(cur: Any, cuts: list[int]) -> None:
+    cur.execute(f"LOCK TABLE {MEASURE} IN SHARE MODE")  # no writer until the commit
+    for name, (event, referencing, sources) in _TRIGGERS.items():
+        body = ";\n".join(_delta_sql(sources, cuts))
+        cur.execute(f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql "
+                    f"AS $fn$ BEGIN {body}; RETURN NULL; END $fn$")
+        cur.execute(f"DROP TRIGGER IF EXISTS {name} ON {MEASURE}")
+        cur.execute(f"CREATE TRIGGER {name} AFTER {event} ON {MEASURE} REFERENCING "
+                    f"{referencing} FOR EACH STATEMENT EXECUTE FUNCTION {name}()")
+    array = "ARRAY[" + ", ".join(map(str, cuts)) + "]::int[]"
+    cur.execute(f"CREATE OR REPLACE FUNCTION reports_rollup_cuts() RETURNS int[] "
+                f"LANGUAGE sql IMMUTABLE AS $fn$ SELECT {array} $fn$")
 
 
 def uninstall() -> None:
@@ -393,11 +416,14 @@ def _add(into: dict[Any, Any], values: dict[str, Any]) -> None:
 def figures(queryset: Any, lo: datetime, hi: datetime, axes: dict[str, Axis], *,
             edge_aggregates: dict[str, Any], stopped: dict[str, Any],
             late_aggregates: dict[str, Any], kpis: list[Kpi], times: bool,
-            total: bool) -> Rolled:
+            total: bool, scope: tuple[str, list[str]] | None = None) -> Rolled:
     """The counts of every axis, the total and the KPI fractions; the percentiles of the
     first axis (and of the whole if `total`) when `times`.
 
-    `queryset` is the period's measure rows (no other filter), [lo, hi) its instants;
+    `queryset` is the period's measure rows, [lo, hi) its instants; with a `scope`
+    (dimension, its values as DIM_SQL writes them) only the rows of one of those values:
+    then every axis is a period and every KPI unscoped (the rollup holds one dimension a
+    row), and the scope's rows stand for the whole;
     `edge_aggregates` and `stopped` the live query's aggregates (queries._count_aggregates
     and the KPI fractions; the stopped counts), read over the partial days' rows;
     `late_aggregates` count what `now` adds to the rollup's columns of the same names
@@ -417,12 +443,16 @@ def figures(queryset: Any, lo: datetime, hi: datetime, axes: dict[str, Axis], *,
     # 1. The rollup's counts: per day for every row (periods, totals), per value otherwise.
     dims = sorted({axis.dim for axis in axes.values()} | {""} | {k.dim for k in kpis})
     rolled: dict[tuple[str, str, datetime | None], list[int]] = {}
+    if scope is None:
+        keyed, where = "dim, value, CASE WHEN dim = '' THEN start END", "dim = ANY(%s)"
+        params: list[Any] = [dims]
+    else:  # the scope's rows, as the whole's
+        keyed, where, params = "'', '', start", "dim = %s AND value = ANY(%s)", list(scope)
     with connection.cursor() as cur:
         cur.execute(
-            f"SELECT dim, value, CASE WHEN dim = '' THEN start END, "  # noqa: S608
-            f"{', '.join(f'sum({n})::bigint' for n in names)} FROM {COUNTS} "
-            f"WHERE dim = ANY(%s) AND start = ANY(%s::timestamptz[]) GROUP BY 1, 2, 3",
-            [dims, days])
+            f"SELECT {keyed}, {', '.join(f'sum({n})::bigint' for n in names)} "  # noqa: S608
+            f"FROM {COUNTS} WHERE {where} AND start = ANY(%s::timestamptz[]) GROUP BY 1, 2, 3",
+            [*params, days])
         for dim, value, day, *row in cur.fetchall():
             rolled[dim, value, day] = row
     # 2. What `now` adds over the whole days (index-only, rm_live), and 3. the partial days.
@@ -461,7 +491,8 @@ def figures(queryset: Any, lo: datetime, hi: datetime, axes: dict[str, Axis], *,
     if times:
         first = next(iter(axes))
         result.times, result.total_times = _times(
-            queryset, edges, axes[first], whole, out[first], result.total, total=total)
+            queryset, edges, axes[first], whole, out[first], result.total, total=total,
+            scope=scope)
     return result
 
 
@@ -489,7 +520,8 @@ def _within(column: str, buckets: set[int]) -> str:
 
 def _times(queryset: Any, edges: Any, axis: Axis, whole: dict[datetime, datetime],
            groups: dict[Any, dict[str, Any]], totals: dict[str, Any], *,
-           total: bool) -> tuple[dict[Any, dict[str, Any]], dict[str, Any]]:
+           total: bool, scope: tuple[str, list[str]] | None = None) -> tuple[
+               dict[Any, dict[str, Any]], dict[str, Any]]:
     """Each group's percentiles (and the whole set's if `total`), exact: the histograms
     (rollup + live rows) say in which bucket each rank lies and how many values come
     before it; one scan then sorts only the values of those buckets and picks them."""
@@ -514,12 +546,17 @@ def _times(queryset: Any, edges: Any, axis: Axis, whole: dict[datetime, datetime
     hist: dict[tuple[Any, int], dict[int, int]] = defaultdict(lambda: defaultdict(int))
     with connection.cursor() as cur:
         # Summed in SQL by the segments' period (for a period axis), else by value.
+        params: list[Any]
+        if scope is None:
+            dim, where, params = "r.dim", "r.dim = ANY(%s)", [sorted({axis.dim, ""})]
+        else:  # the scope's rows, as the whole's (the axis is a period)
+            dim, where, params = "''", "r.dim = %s AND r.value = ANY(%s)", [*scope]
         cur.execute(
-            f"SELECT r.dim, r.value, s.key, r.target, r.bucket, sum(r.n)::bigint "  # noqa: S608
+            f"SELECT {dim}, r.value, s.key, r.target, r.bucket, sum(r.n)::bigint "  # noqa: S608
             f"FROM unnest(%s::timestamptz[], %s::int[], %s::bool[]) s(start, key, week) "
-            f"JOIN {TIMES} r ON r.start = s.start AND r.week = s.week AND r.dim = ANY(%s) "
+            f"JOIN {TIMES} r ON r.start = s.start AND r.week = s.week AND {where} "
             f"GROUP BY 1, 2, 3, 4, 5",
-            [units, unit_keys, kinds, sorted({axis.dim, ""})])
+            [units, unit_keys, kinds, *params])
         for dim, value, period, target, bucket, n in cur.fetchall():
             if dim == axis.dim:
                 key = period if by_period else axis.read(value)
@@ -564,7 +601,11 @@ def _times(queryset: Any, edges: Any, axis: Axis, whole: dict[datetime, datetime
     # The position of each wanted value among the values the scan keeps, sorted by
     # (group, seconds): the kept counts of the groups before, of its buckets before, its rank.
     order = sorted((k for k in groups), key=lambda k: -1 if k is None else k)
-    columns, conditions, picks = [], [], []
+    # A key in the sort: the id itself, or a text key's place in `order` (the channel).
+    texts = [k for k in order if isinstance(k, str)]
+    slot = "array_position(%s::text[], q.k)" if texts else "q.k"
+    rank_of: dict[Any, int] = {k: i + 1 for i, k in enumerate(texts)}
+    columns, conditions, picks, texts_of_columns = [], [], [], []
     for (whole_set, target), chosen in sorted(buckets.items(), key=lambda i: (i[0][0], i[0][1])):
         members = [_ALL] if whole_set else order
         offsets, at = {}, 0
@@ -586,8 +627,10 @@ def _times(queryset: Any, edges: Any, axis: Axis, whole: dict[datetime, datetime
                     asked.append((key, share, bucket))
         condition = _within(f"q.s{target}", chosen)
         ordered = f"q.s{target}" if whole_set else (
-            f"COALESCE(q.k, -1)::bigint * {KEY_SHIFT} + q.s{target}")
+            f"COALESCE({slot}, -1)::bigint * {KEY_SHIFT} + q.s{target}")
         array = "ARRAY[" + ", ".join(repr(f) for f in fractions) + "]::float8[]"
+        if texts and not whole_set:  # the text keys' array, once for each sort by group
+            texts_of_columns.append(texts)
         columns.append(f"percentile_disc({array}) WITHIN GROUP (ORDER BY {ordered}) "
                        f"FILTER (WHERE {condition}), count(*) FILTER (WHERE {condition})")
         conditions.append(condition)
@@ -605,7 +648,7 @@ def _times(queryset: Any, edges: Any, axis: Axis, whole: dict[datetime, datetime
         # JIT compiles this statement's many conditions for longer than it saves (60-100 ms).
         cur.execute("SET LOCAL jit = off")
         cur.execute(f"SELECT {', '.join(columns)} FROM ({sql}) q "  # noqa: S608 - our own numbers
-                    f"WHERE {' OR '.join(conditions)}", params)
+                    f"WHERE {' OR '.join(conditions)}", [*texts_of_columns, *params])
         answer = cur.fetchone()
         cur.execute("SET LOCAL jit TO DEFAULT")
     for i, (target, asked, kept) in enumerate(picks):
@@ -617,7 +660,7 @@ def _times(queryset: Any, edges: Any, axis: Axis, whole: dict[datetime, datetime
                 seconds = value
             else:
                 group, seconds = divmod(value, KEY_SHIFT)
-                if group != (-1 if key is None else key):
+                if group != (-1 if key is None else rank_of.get(key, key)):
                     raise Stale(f"{value} is not of group {key}")
             if seconds < EDGES[bucket - 1] or (bucket < len(EDGES) and seconds >= EDGES[bucket]):
                 raise Stale(f"{seconds} is not in bucket {bucket}")

@@ -563,10 +563,10 @@ def _rolled(filters: Filters, axes: dict[str, tuple[str, _Key]], *, now: datetim
     if not rollup.ENABLED or connection.vendor != "postgresql" or len(dims) > 1:
         return None
     scope = None
-    for dim, value in dims.items():  # as rollup.DIM_SQL writes its values
-        values = ([""] if value == NONE else [str(c) for c in category_and_below(int(value))]
-                  if dim == "category" else [str(value)])
-        scope = (dim, values)
+    if dims:  # the filter's dimension and its values, as rollup.DIM_SQL writes them
+        ((dim, value),) = dims.items()
+        scope = (dim, [""] if value == NONE else [str(c) for c in category_and_below(int(value))]
+                 if dim == "category" else [str(value)])
     built: dict[str, rollup.Axis] = {}
     counted: dict[str, _Key] = {}  # under a filter, the axes by a dimension: counted live
     for name, (group, key) in axes.items():
@@ -577,14 +577,14 @@ def _rolled(filters: Filters, axes: dict[str, tuple[str, _Key]], *, now: datetim
             continue
         midnights = [_midnight(day, filters.tz) for day in key.starts]
         built[name] = rollup.Axis(group, key.expression, midnights)  # type: ignore[arg-type]
+    if not built or (times and next(iter(axes)) in counted):
+        return None  # nothing the rollup answers, or a dimension's percentiles
     kpi_aggs: dict[str, Any] = {}
     # Counted over the partial covering index of the live rows (index-only: no column
     # outside it, hence created_at, never NULL, rather than the primary key).
     late = {f"{prefix}_breached": Count("created_at", filter=Q(**{
         f"{prefix}_state": MeasureState.RUNNING, f"{prefix}_due_at__lt": now}))
         for prefix, _name in TARGETS}
-    if not built or (times and next(iter(axes)) in counted):
-        return None  # nothing the rollup answers, or a dimension's percentiles
     specs = []
     counted_kpis: dict[str, Any] = {}  # under a filter, the KPIs of a channel or priority
     for kpi in kpis:
